@@ -1,0 +1,43 @@
+"""The harness itself: each real service starts, and the playbook runner catches leaks."""
+
+import pytest
+
+from harness import assert_no_secret, new_secret
+
+
+def test_podman_runs_a_container_with_the_host_usr(podman):
+    name = podman.prefix + 'harness'
+    podman.run_container(name)
+    assert podman.exec_(name, 'python3', '-c', 'print(6 * 7)').strip() == '42'
+
+
+def test_postgres_scram_login(postgres):
+    assert postgres.can_login(postgres.admin_user, postgres.admin_password)
+    assert not postgres.can_login(postgres.admin_user, postgres.admin_password + 'x')
+
+
+def test_redis_acl_login(redis_server):
+    assert redis_server.can_login(redis_server.admin_user, redis_server.admin_password)
+    assert not redis_server.can_login(redis_server.admin_user, 'wrong-' + redis_server.admin_password)
+
+
+def test_nginx_auth_basic_answers_401_without_a_user(nginx_factory, tmp_path):
+    htpasswd = tmp_path / 'htpasswd'
+    htpasswd.write_text('')
+    server = nginx_factory(htpasswd)
+    assert server.status('nobody', 'nothing') == 401
+
+
+def test_playbook_runner_reports_changed_and_catches_a_leak(playbook):
+    secret = new_secret()
+    result = playbook(tasks=[{'name': 'quiet', 'ansible.builtin.command': 'true', 'changed_when': True}],
+                      secret_vars={'some_secret': secret})
+    assert result.task('quiet')['changed']
+    with pytest.raises(AssertionError, match='secret #0'):
+        playbook(tasks=[{'name': 'leaky', 'ansible.builtin.debug': {'msg': '{{ some_secret }}'}}],
+                 secret_vars={'some_secret': secret})
+
+
+def test_assert_no_secret_sees_url_encoded_forms():
+    with pytest.raises(AssertionError):
+        assert_no_secret('sign=a%2Bb%2Fc%3D%3D', ['a+b/c=='])
