@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the other scripts: the environment every command here runs in.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -26,6 +26,7 @@ if [ -n "$missing" ]; then
   echo "==> apt-get install$missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # shellcheck disable=SC2086 # one word per package
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
   # Debian starts these on install; tests run their own instances on loopback ports.
   for svc in nginx postgresql redis-server ssh; do

@@ -8,7 +8,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup.sh" test || exit 1
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=(ruff lint sanity unit integration molecule build)
