@@ -58,13 +58,14 @@ class ActionModule(ActionBase):
                         result['broke'] = 'forced with rotate_break_lock'
                 outcome = _rotation.acquire(path, owner, str(args.get('environment') or ''), run_id,
                                             max_age_seconds=int(args.get('max_age_minutes', 360)) * 60)
-                result['changed'] = outcome['acquired']
+                # The lock is scratch state of this run (taken and released by it), not a
+                # change to the environment, so it does not count as "changed".
+                result['acquired'] = outcome['acquired']
                 if outcome.get('broke'):
                     result['broke'] = outcome['broke']
                     self._display.warning('removed a stale rotation lock %s: %s' % (path, outcome['broke']))
-            else:
-                if not self._task.check_mode:
-                    result['changed'] = _rotation.release(path, run_id)
+            elif not self._task.check_mode:
+                _rotation.release(path, run_id)
         except TurnkeyError as exc:
             result.update(failed=True, msg=exc.msg)
         return result

@@ -54,7 +54,8 @@ def variants(value):
     text = _as_text(value)
     if len(text) < MIN_REDACT_LEN:
         return set()
-    out = {text, quote(text, safe=''), quote_plus(text), text.encode('unicode_escape').decode('ascii')}
+    out = {text, quote(text, safe='', errors='surrogateescape'), quote_plus(text, errors='surrogateescape'),
+           text.encode('unicode_escape', 'surrogateescape').decode('ascii', 'replace')}
     out.add(base64.b64encode(_as_bytes(value)).decode('ascii'))
     return {v for v in out if len(v) >= MIN_REDACT_LEN}
 

@@ -113,6 +113,149 @@ def record(path, names, when=None, check_mode=False, defaults=None):
     return changed, data
 
 
+# Each kind of secret: the tags that select it, how a new value is generated, and the
+# vault keys that hold it (``{name}`` is the secret's name in ``turnkey_secrets``).
+KINDS = {
+    'htpasswd': {'tags': ('htpasswd', 'dashboard'), 'generate': 'password:24', 'keys': ('vault_{name}',), 'group': 'web'},
+    'django_secret_key': {'tags': ('app_keys', 'django'), 'generate': 'django_secret_key', 'keys': ('vault_{name}',), 'group': None},
+    'fernet_key': {'tags': ('app_keys', 'fernet'), 'generate': 'fernet_key', 'keys': ('vault_{name}',), 'group': None},
+    'postgres': {'tags': ('postgres', 'db'), 'generate': 'urlsafe:24', 'keys': ('vault_{name}',), 'group': 'db'},
+    'redis': {'tags': ('redis',), 'generate': 'urlsafe:32', 'keys': ('vault_{name}',), 'group': 'redis'},
+    # Only a person can regenerate a DingTalk robot's URL and secret: never generated.
+    'dingtalk': {'tags': ('dingtalk',), 'generate': None, 'keys': ('vault_{name}_webhook_url', 'vault_{name}_secret'),
+                 'group': None},
+    'vault': {'tags': ('vault',), 'generate': None, 'keys': (), 'group': None},
+}
+# Groups whose hosts a kind's "set" and "test" steps run on (None: the controller, once).
+KIND_GROUPS = {kind: spec['group'] for kind, spec in KINDS.items()}
+
+
+def plan(catalogue, rotation, run_tags=('all',), force=False, defined_vars=(), now=None):
+    """The rotation plan of an environment.
+
+    ``catalogue`` is ``turnkey_secrets`` ({name: {kind, generate?}}); ``run_tags`` is
+    ``ansible_run_tags`` (tags restrict the kinds; ``rotate_force`` forces);
+    ``defined_vars`` are the names of defined variables, to find pending values left by
+    an interrupted run.  Returns {name: {kind, due, reason, generate, keys, pending_keys}}.
+    """
+    if not isinstance(catalogue, dict):
+        raise InputError('turnkey_secrets must map each secret name to {kind: ...}')
+    run_tags = set(run_tags or ('all',))
+    defined = set(defined_vars or ())
+    selected, pending = [], set()
+    for name, spec in sorted(catalogue.items()):
+        if not isinstance(spec, dict) or spec.get('kind') not in KINDS:
+            raise InputError('turnkey_secrets.%s needs kind: one of %s' % (name, ', '.join(sorted(KINDS))))
+        kind = KINDS[spec['kind']]
+        if 'all' not in run_tags and not run_tags.intersection(kind['tags']):
+            continue
+        selected.append(name)
+        if any(key.format(name=name) + '_pending' in defined for key in kind['keys']):
+            pending.add(name)
+    dates = due(rotation, names=selected, force=force, pending=pending, now=now)
+    out = {}
+    for name in selected:
+        spec = catalogue[name]
+        kind = KINDS[spec['kind']]
+        keys = [key.format(name=name) for key in kind['keys']]
+        entry = dict(dates[name])
+        entry.update(kind=spec['kind'], keys=keys, pending_keys=[k + '_pending' for k in keys],
+                     generate=spec.get('generate', kind['generate']), resume=name in pending)
+        out[name] = entry
+    return out
+
+
+def outcome(rotation_plan, due_names, done_by_host, groups):
+    """Which due secrets every targeted host confirmed (set and tested), and which not.
+
+    ``done_by_host`` maps host -> names it finished; ``groups`` maps group -> hosts.
+    A secret whose group has no host was applied nowhere and is not confirmed.
+    """
+    confirmed, incomplete = [], {}
+    for name in due_names:
+        kind = rotation_plan[name]['kind']
+        group = KIND_GROUPS.get(kind)
+        if group is None:
+            # App keys have no service to set; DingTalk is set and tested once, on the controller.
+            if kind != 'dingtalk' or any(name in (done or []) for done in done_by_host.values()):
+                confirmed.append(name)
+            else:
+                incomplete[name] = ['(controller)']
+            continue
+        hosts = list(groups.get(group) or [])
+        missing = [h for h in hosts if name not in (done_by_host.get(h) or [])]
+        if hosts and not missing:
+            confirmed.append(name)
+        else:
+            incomplete[name] = missing or ['(no host in group %s)' % group]
+    return {'confirmed': confirmed, 'incomplete': incomplete}
+
+
+def promotion(rotation_plan, names, new_values, current, bounds=None):
+    """Vault keys to write when ``names`` are promoted: new value current, old kept
+    where the kind allows two (Django fallbacks, older Fernet keys), bounded."""
+    bounds = bounds or {}
+    out = {}
+    for name in names:
+        entry = rotation_plan[name]
+        kind = entry['kind']
+        for key, pending in zip(entry['keys'], entry['pending_keys']):
+            if pending not in new_values:
+                raise InputError('no pending value %s for %s; run again to start its rotation afresh' % (pending, name))
+            out[key] = new_values[pending]
+        main = entry['keys'][0] if entry['keys'] else None
+        old = current.get(main)
+        if kind == 'django_secret_key':
+            keep = int(bounds.get(name, 2))
+            previous = [old] if old and old != out[main] else []
+            out[main + '_fallbacks'] = (previous + list(current.get(main + '_fallbacks') or []))[:keep]
+        elif kind == 'fernet_key':
+            keep = int(bounds.get(name, 2))
+            previous = [old] if old and old != out[main] else []
+            out[main + '_previous'] = (previous + list(current.get(main + '_previous') or []))[:keep]
+    return out
+
+
+def resolve(spec, current, variables):
+    """Values for consumers: ``spec`` maps a target (env var, secret name) to a vault
+    variable name, or to a list of them (flattened into one list, e.g. a MultiFernet
+    key list).  ``current`` (this run's promoted values) wins over ``variables``."""
+    def lookup(var):
+        if var in current:
+            return current[var]
+        if var in variables:
+            return variables[var]
+        if var.endswith(('_fallbacks', '_previous')):
+            # Lists of old keys start empty: the first rotation fills them.
+            return []
+        raise InputError('%s is not defined: add it to the vault (deploy.yml generates missing values) '
+                         'or fix the name in turnkey_env_files / turnkey_podman_secrets' % var)
+
+    out = {}
+    for target, source in (spec or {}).items():
+        if isinstance(source, (list, tuple)):
+            values = []
+            for var in source:
+                value = lookup(var)
+                values.extend(value if isinstance(value, (list, tuple)) else [value])
+            out[target] = values
+        else:
+            out[target] = lookup(source)
+    return out
+
+
+def resolve_items(items, current, variables, source_key='var', value_key='data'):
+    """``[{name, var, ...}]`` -> ``[{name, data, ...}]``: each item's ``var`` resolved."""
+    out = []
+    for item in items or ():
+        if not isinstance(item, dict) or source_key not in item:
+            raise InputError('each entry needs %s: the vault variable that holds its value' % source_key)
+        resolved = dict((k, v) for k, v in item.items() if k != source_key)
+        resolved[value_key] = resolve({'v': item[source_key]}, current, variables)['v']
+        out.append(resolved)
+    return out
+
+
 # --------------------------------------------------------------------------- lock
 
 def _pid_alive(pid):
@@ -186,7 +329,7 @@ def acquire(path, owner_pid, environment, run_id, break_stale=True, max_age_seco
                     'Wait for it to finish; if that run is really gone, remove the lock or run with '
                     '-e rotate_break_lock=true' % (held.get('environment', environment), held.get('pid'),
                                                    held.get('host'), held.get('started'), path),
-                    lock=held)
+                    lock=held) from None
             broke = reason
             try:
                 os.unlink(path)

@@ -39,12 +39,18 @@ options:
     default: 360
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode the lock is only inspected; a live lock still fails the task.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+    details: Nothing to show.
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
+    details: Runs on the controller.
 '''
 
 EXAMPLES = r'''

@@ -30,11 +30,18 @@ options:
     default: 90
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+    details: Reports what would be recorded without writing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Names the secrets whose date changes (dates only, no values).
   platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
     platforms: posix
+    details: Runs on the controller.
 '''
 
 EXAMPLES = r'''

@@ -47,9 +47,9 @@ def test_record_updates_only_named_entries(tmp_path):
     path.write_text('turnkey_rotation:\n  a: {rotated_at: "2026-01-01T00:00:00Z", max_age_days: 90}\n'
                     '  b: {rotated_at: "2026-01-01T00:00:00Z", max_age_days: 180}\n')
     when = datetime.datetime(2026, 11, 23, 10, 0, 0, tzinfo=datetime.timezone.utc)
-    changed, _ = _rotation.record(str(path), ['a', 'c'], when=when, check_mode=True)
+    changed = _rotation.record(str(path), ['a', 'c'], when=when, check_mode=True)[0]
     assert changed and 'c:' not in path.read_text()
-    changed, _ = _rotation.record(str(path), ['a', 'c'], when=when, defaults={'max_age_days': 30})
+    _rotation.record(str(path), ['a', 'c'], when=when, defaults={'max_age_days': 30})
     data = yaml.safe_load(path.read_text())['turnkey_rotation']
     assert data['a'] == {'rotated_at': '2026-11-23T10:00:00Z', 'max_age_days': 90}
     assert data['b']['rotated_at'] == '2026-01-01T00:00:00Z'
@@ -109,3 +109,51 @@ def test_old_or_corrupt_locks_are_stale(tmp_path):
 
 def stat_mode(path):
     return os.stat(path).st_mode & 0o777
+
+
+def test_plan_restricts_by_tags_and_finds_pending_values():
+    catalogue = {
+        'db_password': {'kind': 'postgres'},
+        'dashboard_password': {'kind': 'htpasswd', 'generate': 'password:32'},
+        'dingtalk': {'kind': 'dingtalk'},
+    }
+    table = {'db_password': {'rotated_at': '2026-11-01T00:00:00Z', 'max_age_days': 180}}
+    plan = _rotation.plan(catalogue, table, run_tags=['all'], now=NOW)
+    assert sorted(plan) == ['dashboard_password', 'db_password', 'dingtalk']
+    assert not plan['db_password']['due'] and plan['dashboard_password']['due']
+    assert plan['dashboard_password']['generate'] == 'password:32'
+    assert plan['dingtalk']['generate'] is None
+    assert plan['dingtalk']['keys'] == ['vault_dingtalk_webhook_url', 'vault_dingtalk_secret']
+    only_db = _rotation.plan(catalogue, table, run_tags=['postgres'], now=NOW)
+    assert list(only_db) == ['db_password']
+    resumed = _rotation.plan(catalogue, table, defined_vars=['vault_db_password_pending'], now=NOW)
+    assert resumed['db_password']['due'] and resumed['db_password']['resume']
+    with pytest.raises(InputError, match='kind'):
+        _rotation.plan({'x': {'kind': 'carrier-pigeon'}}, {}, now=NOW)
+
+
+def test_outcome_needs_every_targeted_host():
+    plan = _rotation.plan({'db_password': {'kind': 'postgres'}, 'dash': {'kind': 'htpasswd'},
+                           'secret_key': {'kind': 'django_secret_key'}}, {}, now=NOW)
+    groups = {'db': ['db1'], 'web': ['w1', 'w2']}
+    result = _rotation.outcome(plan, ['db_password', 'dash', 'secret_key'],
+                               {'db1': ['db_password'], 'w1': ['dash']}, groups)
+    assert result['confirmed'] == ['db_password', 'secret_key']
+    assert result['incomplete'] == {'dash': ['w2']}
+    assert 'no host' in _rotation.outcome(plan, ['db_password'], {}, {})['incomplete']['db_password'][0]
+
+
+def test_promotion_keeps_bounded_fallbacks():
+    plan = _rotation.plan({'secret_key': {'kind': 'django_secret_key'}, 'fk': {'kind': 'fernet_key'},
+                           'db': {'kind': 'postgres'}}, {}, now=NOW)
+    current = {'vault_secret_key': 'k1', 'vault_secret_key_fallbacks': ['k0', 'k-1'], 'vault_fk': 'f1', 'vault_db': 'p1'}
+    new = {'vault_secret_key_pending': 'k2', 'vault_fk_pending': 'f2', 'vault_db_pending': 'p2'}
+    out = _rotation.promotion(plan, ['secret_key', 'fk', 'db'], new, current, bounds={'fk': 3})
+    assert out == {'vault_secret_key': 'k2', 'vault_secret_key_fallbacks': ['k1', 'k0'],
+                   'vault_fk': 'f2', 'vault_fk_previous': ['f1'], 'vault_db': 'p2'}
+    # Promoting again (a re-run) does not push the key into its own fallbacks.
+    again = _rotation.promotion(plan, ['secret_key'], new, dict(current, vault_secret_key='k2',
+                                vault_secret_key_fallbacks=['k1', 'k0']))
+    assert again['vault_secret_key_fallbacks'] == ['k1', 'k0']
+    with pytest.raises(InputError, match='no pending value'):
+        _rotation.promotion(plan, ['db'], {}, current)
