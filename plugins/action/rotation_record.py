@@ -14,7 +14,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('path', 'names', 'max_age_days'))
+    _VALID_ARGS = frozenset(('path', 'names', 'max_age_days', 'outstanding'))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -25,11 +25,16 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('path is required: the rotation.yml of the environment')
         defaults = {'max_age_days': int(args.get('max_age_days', 90))}
         try:
-            changed, data = _rotation.record(str(path), names, check_mode=self._task.check_mode, defaults=defaults)
+            outstanding = args.get('outstanding')
+            if outstanding is not None:
+                outstanding = [str(h) for h in outstanding]
+            changed, data = _rotation.record(str(path), names, check_mode=self._task.check_mode, defaults=defaults,
+                                             outstanding=outstanding)
         except TurnkeyError as exc:
             result.update(failed=True, msg=exc.msg)
             return result
-        result.update(changed=changed, rotated=names, rotation=data.get('turnkey_rotation', {}))
+        result.update(changed=changed, rotated=names, rotation=data.get('turnkey_rotation', {}),
+                      outstanding=data.get('turnkey_rotation_outstanding', []))
         if self._task.diff and changed:
             result['diff'] = {'before_header': str(path), 'after_header': str(path),
                               'before': '', 'after': ''.join('rotated_at of %s updated\n' % n for n in names)}

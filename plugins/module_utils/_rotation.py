@@ -87,8 +87,12 @@ def due(rotation, names=None, force=False, pending=(), now=None):
     return plan
 
 
-def record(path, names, when=None, check_mode=False, defaults=None):
-    """Set ``rotated_at`` of ``names`` in the rotation file. Returns ``(changed, data)``."""
+def record(path, names, when=None, check_mode=False, defaults=None, outstanding=None):
+    """Set ``rotated_at`` of ``names`` in the rotation file. Returns ``(changed, data)``.
+
+    ``outstanding`` (a list) replaces ``turnkey_rotation_outstanding``: hosts that did not
+    get the current values, so the next run deploys them even when nothing is due.
+    """
     import yaml
     when = format_time(when or utcnow())
     raw = read_bytes(path)
@@ -107,6 +111,14 @@ def record(path, names, when=None, check_mode=False, defaults=None):
         if entry.get('rotated_at') != when:
             entry['rotated_at'] = when
             changed = True
+    if outstanding is not None:
+        outstanding = sorted(set(outstanding))
+        if outstanding != sorted(data.get('turnkey_rotation_outstanding') or []):
+            changed = True
+            if outstanding:
+                data['turnkey_rotation_outstanding'] = outstanding
+            else:
+                data.pop('turnkey_rotation_outstanding', None)
     if changed and not check_mode:
         body = yaml.safe_dump(data, default_flow_style=None, sort_keys=True, width=120)
         atomic_write(path, ROTATION_HEADER + body)

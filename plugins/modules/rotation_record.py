@@ -24,6 +24,13 @@ options:
     type: list
     elements: str
     required: true
+  outstanding:
+    description:
+      - Hosts that did not get the current values (unreachable during the run). Stored as
+        C(turnkey_rotation_outstanding) so the next run deploys to them even when nothing
+        is due; an empty list clears it. Omit to leave it alone.
+    type: list
+    elements: str
   max_age_days:
     description: C(max_age_days) given to a secret that has no entry yet.
     type: int
@@ -49,6 +56,7 @@ EXAMPLES = r'''
   turnkey.secrets.rotation_record:
     path: "{{ inventory_dir }}/group_vars/all/rotation.yml"
     names: [db_password]
+    outstanding: []
   run_once: true
   delegate_to: localhost
 '''
@@ -56,6 +64,11 @@ EXAMPLES = r'''
 RETURN = r'''
 rotated:
   description: The names recorded.
+  returned: always
+  type: list
+  elements: str
+outstanding:
+  description: Hosts still waiting for the current values.
   returned: always
   type: list
   elements: str

@@ -77,8 +77,9 @@ class PlaybookResult(object):
         self.results = results  # list of dicts: host, task, changed, failed, skipped, result
 
     def task(self, name, host=None):
-        """The last result of the task called ``name`` (on ``host``)."""
-        found = [r for r in self.results if r['task'] == name and (host is None or r['host'] == host)]
+        """The last result of the task called ``name`` (on ``host``); role tasks match without their role prefix."""
+        found = [r for r in self.results if (r['task'] == name or r['task'].endswith(' : ' + name))
+                 and (host is None or r['host'] == host)]
         if not found:
             raise KeyError('no result for task %r; tasks seen: %s' % (name, sorted({r['task'] for r in self.results})))
         return found[-1]

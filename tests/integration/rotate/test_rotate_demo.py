@@ -1,0 +1,56 @@
+"""rotate.yml end to end on a copy of inventory/demo: real vault, htpasswd file, env file, podman."""
+
+import hashlib
+import os
+
+from harness import run_playbook
+
+PLAYBOOK = 'turnkey.secrets.rotate'
+
+
+def _digest(paths):
+    out = {}
+    for path in paths:
+        if os.path.exists(path):
+            with open(path, 'rb') as handle:
+                out[path] = hashlib.sha256(handle.read()).hexdigest()
+    return out
+
+
+def _rotate(env, tmp_path, *args, expect_rc=0, check=False, leak=()):
+    return run_playbook(tmp_path, playbook=PLAYBOOK, inventory=env.inventory, check=check,
+                        args=list(env.vault_args) + list(args), expect_rc=expect_rc,
+                        leak_check=list(leak) + env.secret_values())
+
+
+def test_check_mode_changes_nothing(demo_env, tmp_path):
+    files = [demo_env.vault_file, demo_env.rotation_file]
+    before = _digest(files)
+    result = _rotate(demo_env, tmp_path, '-e', 'rotate_force=true', check=True)
+    assert _digest(files) == before
+    assert not os.path.exists(os.path.join(demo_env.inventory, '.rotate.lock'))
+    plan = result.task('Report the plan')['result']['msg']
+    assert 'dashboard_password' in plan and 'secret_key' in plan
+
+
+def test_rotate_all_then_nothing_due(demo_env, tmp_path, podman):
+    old = demo_env.vault()
+    result = _rotate(demo_env, tmp_path, '-e', 'rotate_force=true', leak=list(old.values()))
+    new = demo_env.vault()
+    for key in ('vault_dashboard_password', 'vault_secret_key', 'vault_field_encryption_key'):
+        assert new[key] != old[key], key
+    assert new['vault_secret_key_fallbacks'] == [old['vault_secret_key']]
+    assert new['vault_field_encryption_key_previous'] == [old['vault_field_encryption_key']]
+    assert not [k for k in new if k.endswith('_pending')]
+    # Consumers have the new values.
+    env_file = open(os.path.join(demo_env.state, 'app.env')).read()
+    assert new['vault_field_encryption_key'] in env_file and old['vault_field_encryption_key'] in env_file
+    assert podman('secret', 'inspect', demo_env.podman_prefix + 'secret_key').returncode == 0
+    rotation = demo_env.rotation()
+    assert all(rotation[n]['rotated_at'].startswith('20') for n in ('dashboard_password', 'secret_key'))
+
+    again = _rotate(demo_env, tmp_path, leak=list(new.values()))
+    assert again.changed_tasks() == [], again.changed_tasks()
+    assert demo_env.vault() == new
+    assert 'To rotate now: nothing' in again.task('Report the plan')['result']['msg']
+    assert result.changed
