@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: env_file
+short_description: Manage KEY=VALUE lines of a dotenv (.env) file holding secrets
+version_added: 0.1.0
+description:
+  - Sets and removes keys of an application's C(.env) file and keeps every other line,
+    comment and the order of the file as they are.
+  - Idempotent by comparing parsed values, so a value a person quoted differently is left
+    alone; only the lines of changed keys are rewritten.
+  - The file is replaced atomically with its final owner, group and mode set before any data
+    is written (never briefly world-readable); O(backup) keeps a copy.
+  - 'Values are written in the form that python-dotenv, django-environ, docker compose,
+    systemd C(EnvironmentFile=) and a shell (C(set -a; . FILE)) read back identically: plain
+    when made only of C(A-Z a-z 0-9 _ . / : @ + , = % -), otherwise in single quotes,
+    otherwise (the value holds a single quote or C(\)) in double quotes with C(\), C("), C($)
+    and backquote escaped by a backslash.'
+  - python-dotenv does not undo C(\$) inside double quotes, so for python-dotenv readers avoid
+    values that hold both a single quote and C($).
+  - C(podman run --env-file) and C(docker run --env-file) do not remove quotes; give
+    containers their secrets as podman secrets instead (M(turnkey.secrets.podman_secret)).
+  - The diff and the result name keys only; values appear as placeholders.
+author: Turnkey Secrets Maintainers (@turnkey-secrets)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  path:
+    description: The dotenv file. Its directory must exist.
+    type: path
+    required: true
+    aliases: [dest]
+  values:
+    description:
+      - Keys to set (O(state=present)) or to remove (O(state=absent), values ignored).
+      - Key names are letters, digits and C(_), not starting with a digit.
+      - A value is a string (numbers are written as they are, booleans as C(true)/C(false)),
+        or a list of strings written as one value in O(list_format), for settings such as
+        Django's C(SECRET_KEY_FALLBACKS) or a MultiFernet key list.
+      - A value cannot contain a line break; a key listed here cannot also be in O(remove).
+    type: dict
+    default: {}
+  list_format:
+    description:
+      - How a list value is written.
+      - V(comma) joins the elements with C(,) (read with C(env.list('NAME')) of django-environ,
+        C(config('NAME', cast=Csv())) of python-decouple, or
+        C([k for k in os.environ['NAME'].split(',') if k])); an element holding a comma is refused.
+      - V(json) writes a compact JSON array (read with C(json.loads(os.environ['NAME']))).
+    type: str
+    choices: [comma, json]
+    default: comma
+  state:
+    description: Whether the keys of O(values) should be present with these values or absent.
+    type: str
+    choices: [present, absent]
+    default: present
+  remove:
+    description: Keys to delete (every line assigning them), whatever O(state) is.
+    type: list
+    elements: str
+    default: []
+  exclusive:
+    description:
+      - Delete every key of the file that is not in O(values) (comments and blank lines stay).
+      - Only with O(state=present).
+    type: bool
+    default: false
+  create:
+    description: Create the file when it does not exist; when V(false) a missing file is an error.
+    type: bool
+    default: true
+  backup:
+    description: Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
+    type: bool
+    default: false
+  owner:
+    description: Owner of the file (name or uid). Default is the existing file's, or the user running the module.
+    type: str
+  group:
+    description: Group of the file (name or gid), for example the application's group with O(mode=0640).
+    type: str
+  mode:
+    description:
+      - Octal mode such as V('0600') or V('0640'), as a quoted string. Symbolic modes are not supported.
+      - Default is the existing file's mode, or V('0600') for a new file.
+    type: raw
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Lines of the form C(KEY=<unchanged>), C(KEY=<changed>), C(KEY=<new>); old values show as C(********).
+  platform:
+    platforms: posix
+notes:
+  - A line that does not parse (no C(=), a quote not closed on the same line) makes the task fail
+    naming its line number; the file is left unchanged. Multi-line values are not supported.
+  - When a key is assigned more than once, the last assignment counts (as for every reader) and is
+    the one updated.
+seealso:
+  - module: turnkey.secrets.fernet_rotate
+'''
+
+EXAMPLES = r'''
+- name: Write the Django and Fernet keys of the app (readable by the app's group)
+  turnkey.secrets.env_file:
+    path: /srv/app/.env
+    owner: root
+    group: app
+    mode: "0640"
+    backup: true
+    values:
+      SECRET_KEY: "{{ vault_secret_key }}"
+      SECRET_KEY_FALLBACKS: "{{ vault_secret_key_fallbacks }}"
+      FIELD_ENCRYPTION_KEY: "{{ vault_field_encryption_key }}"
+      FIELD_ENCRYPTION_KEYS: "{{ [vault_field_encryption_key] + vault_field_encryption_key_previous }}"
+
+- name: Drop a retired setting
+  turnkey.secrets.env_file:
+    path: /srv/app/.env
+    remove: [OLD_API_TOKEN]
+
+- name: Keep only these keys, lists as JSON
+  turnkey.secrets.env_file:
+    path: /srv/worker/.env
+    exclusive: true
+    list_format: json
+    values:
+      REDIS_URL: "{{ vault_redis_url }}"
+      ALLOWED_HOSTS: [app.example.com, localhost]
+'''
+
+RETURN = r'''
+path:
+  description: Absolute path of the file.
+  returned: always
+  type: str
+added:
+  description: Keys that were added.
+  returned: always
+  type: list
+  elements: str
+  sample: [SECRET_KEY_FALLBACKS]
+updated:
+  description: Keys whose value changed.
+  returned: always
+  type: list
+  elements: str
+  sample: [SECRET_KEY]
+removed:
+  description: Keys that were deleted.
+  returned: always
+  type: list
+  elements: str
+backup_file:
+  description: The copy of the previous file.
+  returned: when O(backup=true) and the file changed
+  type: str
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _env_file
+from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+
+
+def work(module):
+    p = module.params
+    path = os.path.abspath(p['path'])
+    raw = _atomic.read_bytes(path)
+    result = {'changed': False, 'path': path, 'added': [], 'updated': [], 'removed': []}
+    if raw is None and p['state'] == 'absent':
+        return result
+    if raw is None and not p['create'] and p['state'] == 'present':
+        raise InputError('%s does not exist; create it or set create: true' % path)
+    try:
+        text = raw.decode('utf-8') if raw is not None else ''
+    except UnicodeDecodeError:
+        raise InputError('%s is not UTF-8 text; nothing was changed' % path) from None
+
+    if p['state'] == 'absent':
+        new_text, report = _env_file.update(text, remove=list(p['values']) + list(p['remove']), path=path)
+    else:
+        new_text, report = _env_file.update(text, p['values'], p['remove'], p['exclusive'], p['list_format'], path)
+    if raw is None and not new_text:
+        return result
+
+    changed, backup_file = _atomic.write_if_changed(
+        path, new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
+        check_mode=module.check_mode)
+    result.update(changed=changed, added=report['added'], updated=report['updated'], removed=report['removed'])
+    if backup_file:
+        result['backup_file'] = backup_file
+    if module._diff:
+        result['diff'] = dict(report['diff'], before_header=path, after_header=path)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True, aliases=['dest']),
+            values=dict(type='dict', default={}, no_log=True),
+            list_format=dict(type='str', default='comma', choices=['comma', 'json']),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            remove=dict(type='list', elements='str', default=[]),
+            exclusive=dict(type='bool', default=False),
+            create=dict(type='bool', default=True),
+            backup=dict(type='bool', default=False),
+            owner=dict(type='str'),
+            group=dict(type='str'),
+            mode=dict(type='raw'),
+        ),
+        supports_check_mode=True,
+    )
+    if module.params['exclusive'] and module.params['state'] == 'absent':
+        module.fail_json(msg='exclusive: true only makes sense with state: present')
+    run_module(module, work)
+
+
+if __name__ == '__main__':
+    main()
