@@ -1,0 +1,323 @@
+"""Audit rules: what is found, what is not, and that no finding repeats a secret.
+
+Secret-looking values are built at run time; none is a literal in this file.
+"""
+
+import datetime
+import json
+import os
+import secrets
+import subprocess
+
+import pytest
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+
+NOW = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
+
+
+def sec():
+    return 'SEC' + secrets.token_hex(32)
+
+
+def password():
+    return 'Pw' + secrets.token_urlsafe(12)
+
+
+def rules(line, **kwargs):
+    return [(m.rule, m.excerpt) for m in _audit.match_line(line, **kwargs)]
+
+
+def assert_clean(obj, values):
+    text = json.dumps(obj)
+    for value in values:
+        assert value not in text
+        assert value[3:12] not in text
+
+
+# --------------------------------------------------------------------------- lines
+
+def test_sharp_rules_and_redacted_excerpts():
+    s, token, pw = sec(), secrets.token_hex(32), password()
+    key_header = '-----BEGIN ' + 'OPENSSH PRIVATE KEY-----'
+    assert rules('DINGTALK_SECRET = "%s"' % s) == [('dingtalk-secret', 'SEC\u2026')]
+    assert rules('url: https://oapi.dingtalk.com/robot/send?access_token=%s' % token) == [
+        ('access-token-url', 'access_token=\u2026')]
+    assert rules(key_header) == [('private-key', key_header)]
+    assert rules('REDIS_URL=redis://:%s@127.0.0.1:6379/0' % pw) == [('url-credentials', '\u2026://\u2026:\u2026@')]
+    found = _audit.match_line('x = "%s" # and %s' % (s, pw))
+    assert all(pw not in (m.excerpt + m.message) and s[3:] not in m.excerpt for m in found)
+    # 63 hex digits, or glued to more hex, is not a DingTalk secret.
+    assert rules('SEC' + secrets.token_hex(32)[:63]) == []
+    assert rules('XSEC' + secrets.token_hex(32)) == []
+
+
+@pytest.mark.parametrize('template, excerpt', [
+    ('password = "%s"', 'password = "\u2026"'),
+    ("db_password: '%s'", 'db_password = "\u2026"'),
+    ('"api_key": "%s",', 'api_key = "\u2026"'),
+    ('DB_PASSWORD=%s', 'DB_PASSWORD=\u2026'),
+    ('export REDIS_TOKEN=%s  # rotated', 'REDIS_TOKEN=\u2026'),
+    ('connect(password=%r)', 'password = "\u2026"'),
+])
+def test_password_assignments_found(template, excerpt):
+    value = password()
+    found = rules(template % value)
+    assert found == [('password-assignment', excerpt)]
+
+
+def test_plain_yaml_assignment_only_in_yaml_files():
+    line = 'smtp_password: %s' % password()
+    assert rules(line, yaml_file=True) == [('password-assignment', 'smtp_password: \u2026')]
+    assert rules(line) == []
+
+
+@pytest.mark.parametrize('line', [
+    'password: "{{ vault_db_password }}"',
+    'DB_PASSWORD=${DB_PASSWORD}',
+    'DB_PASSWORD=$(cat /run/secrets/db)',
+    'password = os.environ["DB_PASSWORD"]',
+    'password = os.getenv("DB_PASSWORD")',
+    "secret=dict(type='str', no_log=True)",
+    "token_type = 'bearer'",
+    'htpasswd_hash_scheme: bcrypt',
+    'podman_secrets_secure_logging: true',
+    'password_file: "/etc/app/db.pass"',
+    'password = "changeme"',
+    'password = "********"',
+    'password = "<your password>"',
+    'secret_var: "vault_dingtalk_secret"',
+    'PASSWORD_ENV = "DB_PASSWORD"',
+    'password = "abc"',
+    "if key == 'source':",
+    'redis://:password@localhost',
+    'TOKEN_RE = re.compile(r"x")',
+    'severity = {"secret-file-committed": "critical"}',
+])
+def test_not_reported(line):
+    assert rules(line, yaml_file=True) == []
+
+
+def test_secretish_names():
+    for name in ('db_password', 'DB_PASSWORD', 'ansible_ssh_pass', 'ansible_become_password', 'api_key', 'secret_key',
+                 'vault_dingtalk_secret', 'oauth_client_secret', 'SENTRY_TOKEN', 'field_encryption_key', 'keys'):
+        assert _audit.secretish(name), name
+    for name in ('ansible_ssh_private_key_file', 'password_file', 'db_user', 'keyboard', 'monkey', 'secret_name',
+                 'token_url_var', 'turnkey_vault_id', 'max_age_days', 'redis_password_persist'):
+        assert not _audit.secretish(name), name
+
+
+# --------------------------------------------------------------------------- findings
+
+def test_allow_list_marks_but_keeps_findings():
+    audit = _audit.Audit(allow=[{'path': 'inventory/demo/.vault_pass_demo', 'rule': 'vault-password-*', 'reason': 'demo'},
+                                {'host': 'web*', 'rule': 'secret-file-missing'}], host='web1')
+    audit.add('vault-password-in-tree', 'inventory/demo/.vault_pass_demo', 'm')
+    audit.add('vault-password-in-tree', 'inventory/prod/.vault_pass', 'm')
+    audit.add('secret-file-missing', '/srv/.env', 'gone')
+    audit.add('secret-file-missing', '/srv/.env', 'gone')  # same finding twice is reported once
+    res = audit.result()
+    assert [(f['path'], f['allowed']) for f in res['findings']] == [
+        ('inventory/demo/.vault_pass_demo', True), ('inventory/prod/.vault_pass', False), ('/srv/.env', True)]
+    assert res['summary'] == {'critical': 1, 'high': 0, 'medium': 0, 'low': 0, 'info': 0, 'allowed': 2}
+    assert res['findings'][0]['text'].endswith('(allowed: demo)')
+    assert res['findings'][2]['text'].startswith('LOW secret-file-missing web1:/srv/.env: gone')
+
+
+def test_allow_entries_are_validated():
+    with pytest.raises(InputError, match='matches no audit rule'):
+        _audit.Audit(allow=[{'rule': 'vault-pasword-in-tree', 'path': 'x'}])
+    with pytest.raises(InputError, match='at least rule or path'):
+        _audit.Audit(allow=[{'reason': 'everything'}])
+
+
+# --------------------------------------------------------------------------- inventory
+
+def vault_blob(label=None):
+    header = '$ANSIBLE_VAULT;1.2;AES256;%s' % label if label else '$ANSIBLE_VAULT;1.1;AES256'
+    return header + '\n' + secrets.token_hex(40) + '\n'
+
+
+def inventory_findings(relpath, text, vault_id='prod', vault_named=False):
+    audit = _audit.Audit()
+    _audit.scan_inventory_file(audit, relpath, text, vault_id, vault_named)
+    return audit
+
+
+def test_inventory_clear_secrets_and_inline_vault_labels():
+    pw, other = password(), password()
+    inline_ok = '  ' + vault_blob('prod').replace('\n', '\n    ')
+    inline_bad = '  ' + vault_blob('staging').replace('\n', '\n    ')
+    text = ('---\ndb_user: app\ndb_password: "%s"\nredis_password: "{{ vault_redis_password }}"\n'
+            'api_key: !vault |\n  %s\nsmtp_password: !vault |\n  %s\nusers:\n  - {name: a, password: %s}\n'
+            'port: 5432\nbecome_pass: ""\n' % (pw, inline_ok, inline_bad, other))
+    audit = inventory_findings('group_vars/all/main.yml', text)
+    found = [(f['rule'], f['line']) for f in audit.findings]
+    assert sorted(found) == [('inventory-clear-secret', 3), ('inventory-clear-secret', 14), ('vault-wrong-label', 9)]
+    assert_clean(audit.result(), [pw, other])
+
+
+def test_vault_files_encrypted_and_labelled():
+    assert inventory_findings('group_vars/all/vault.yml', vault_blob('prod'), vault_named=True).findings == []
+    wrong = inventory_findings('group_vars/all/vault.yml', vault_blob('staging'), vault_named=True).findings
+    assert [f['rule'] for f in wrong] == ['vault-wrong-label'] and 'label staging' in wrong[0]['message']
+    unlabelled = inventory_findings('group_vars/all/vault.yml', vault_blob(), vault_named=True).findings
+    assert 'no vault-id label' in unlabelled[0]['message']
+    assert inventory_findings('group_vars/all/vault.yml', vault_blob(), vault_id=None, vault_named=True).findings == []
+    value = password()
+    plain = inventory_findings('host_vars/web1/vault.yml', '---\nvault_db_password: "%s"\nvault_port: 1\n' % value,
+                               vault_named=True)
+    assert [(f['rule'], f['line']) for f in plain.findings] == [('vault-not-encrypted', 2)]
+    assert_clean(plain.result(), [value])
+
+
+def test_ini_inventory_and_unparsable_yaml():
+    pw = password()
+    ini = inventory_findings('hosts', '[web]\nweb1 ansible_host=10.0.0.1 ansible_password=%s\n' % pw)
+    assert [(f['rule'], f['line'], f['excerpt']) for f in ini.findings] == [
+        ('inventory-clear-secret', 2, 'ansible_password=\u2026')]
+    bad = inventory_findings('group_vars/all/main.yml', 'a: [\npassword: %s\n' % pw)
+    assert bad.findings == [] and len(bad.warnings) == 1
+    assert pw not in bad.warnings[0] and 'not valid YAML' in bad.warnings[0]
+
+
+# --------------------------------------------------------------------------- hosts and rotation
+
+def test_host_file_modes_owners_and_globs(tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('x\n')
+    env.chmod(0o640)
+    loose = tmp_path / '.env.bak'
+    loose.write_text('x\n')
+    loose.chmod(0o604)
+    audit = _audit.Audit(host='h1')
+    checked = _audit.check_host_files(audit, [
+        {'path': str(env), 'mode': '0640', 'owner': 'root', 'group': 'nogroup'},
+        {'path': str(tmp_path / '.env.*'), 'mode': 0o600},
+        {'path': str(tmp_path / 'missing'), 'mode': '0600'},
+        {'path': str(tmp_path / 'none.*')},
+    ])
+    found = {(f['rule'], os.path.basename(f['path'])): f for f in audit.findings}
+    assert checked == 2
+    assert set(found) == {('secret-file-owner', '.env'), ('secret-file-mode', '.env.bak'),
+                          ('secret-file-missing', 'missing')}
+    assert found[('secret-file-mode', '.env.bak')]['severity'] == 'critical'
+    assert 'chmod 0600' in found[('secret-file-mode', '.env.bak')]['message']
+    assert 'group is root, expected nogroup' in found[('secret-file-owner', '.env')]['message']
+    with pytest.raises(InputError, match='octal'):
+        _audit.check_host_files(audit, [{'path': str(env), 'mode': 'u=rw'}])
+
+
+def test_rotation_overdue_and_never_rotated():
+    audit = _audit.Audit()
+    _audit.check_rotation(audit, {'old': {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90},
+                                  'fresh': {'rotated_at': '2026-11-01T00:00:00Z', 'max_age_days': 90},
+                                  'never': {'max_age_days': 180}}, 'rotation.yml', now=NOW)
+    assert [(f['rule'], f['message']) for f in audit.findings] == [
+        ('secret-never-rotated', 'never has no rotated_at: it was never rotated by rotate.yml'),
+        ('secret-overdue', 'old is 326 days old (max 90): run rotate.yml')]
+
+
+# --------------------------------------------------------------------------- trees and git
+
+def git(tree, *args):
+    subprocess.run(['git', '-C', str(tree), '-c', 'user.email=t@invalid', '-c', 'user.name=t'] + list(args),
+                   check=True, capture_output=True)
+
+
+def write(path, text, mode=0o644):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / 'repo'
+    root.mkdir()
+    git(root, 'init', '-q')
+    return root
+
+
+def test_history_finds_removed_secrets_once(repo):
+    gone, kept, env_pw = sec(), sec(), password()
+    write(repo / '.gitignore', '.env\n.env.*\n.htpasswd\n*.gpg\n.vault_pass*\n')
+    write(repo / 'alerts.py', 'SECRET = "%s"\n' % gone)
+    write(repo / 'keep.py', '\n\nSECRET = "%s"\n' % kept)
+    write(repo / '.env.old', 'DB_PASSWORD=%s\n' % env_pw)
+    git(repo, 'add', '-A', '-f')
+    git(repo, 'commit', '-qm', 'one')
+    git(repo, 'rm', '-q', 'alerts.py', '.env.old')
+    git(repo, 'commit', '-qm', 'two')
+    first = subprocess.run(['git', '-C', str(repo), 'rev-parse', 'HEAD~1'], capture_output=True, text=True,
+                           check=True).stdout.strip()
+
+    res = _audit.audit({'path': str(repo), 'git_history': True})
+    found = {(f['rule'], f['path']): f for f in res['findings']}
+    assert set(found) == {('dingtalk-secret', 'keep.py'), ('dingtalk-secret', 'alerts.py'),
+                          ('secret-file-in-history', '.env.old'), ('password-assignment', '.env.old')}
+    assert found[('dingtalk-secret', 'keep.py')]['commit'] is None and found[('dingtalk-secret', 'keep.py')]['line'] == 3
+    assert found[('dingtalk-secret', 'alerts.py')]['commit'] == first
+    assert found[('dingtalk-secret', 'alerts.py')]['line'] == 1
+    assert res['scanned']['commits'] == 2
+    assert_clean(res, [gone, kept, env_pw])
+
+    without = _audit.audit({'path': str(repo), 'git_history': False})
+    assert {(f['rule'], f['path']) for f in without['findings']} == {('dingtalk-secret', 'keep.py')}
+
+
+def test_tracked_secret_files_gitignore_and_vault_password_files(repo, tmp_path):
+    write(repo / '.gitignore', '.venv/\n')
+    write(repo / '.env', 'STREAMLIT_PORT=8501\n')
+    write(repo / 'backup.env.gpg', '\0binary')
+    write(repo / 'inventory' / 'prod' / '.vault_pass_prod', 'x\n', 0o640)
+    write(repo / '.venv' / 'lib' / 'x.py', 'SECRET = "%s"\n' % sec())  # ignored and excluded
+    git(repo, 'add', '.gitignore', '.env', 'backup.env.gpg')
+    git(repo, 'commit', '-qm', 'oops')
+    outside = tmp_path / '.vault_pass_prod'
+    write(outside, 'x\n', 0o644)
+    res = _audit.audit({'inventory': [str(repo / 'inventory' / 'prod')], 'vault_password_files': [str(outside)]})
+    assert res['root'] == os.path.realpath(str(repo))
+    found = {(f['rule'], f['path'], f['severity']) for f in res['findings'] if f['rule'] != 'gitignore-missing'}
+    assert found == {
+        ('secret-file-committed', '.env', 'critical'),
+        ('secret-file-committed', 'backup.env.gpg', 'critical'),
+        ('vault-password-in-tree', 'inventory/prod/.vault_pass_prod', 'high'),
+        ('vault-password-mode', 'inventory/prod/.vault_pass_prod', 'high'),
+        ('vault-password-mode', os.path.realpath(str(outside)), 'critical'),
+    }
+    missing = sorted(f['message'].split()[4].rstrip(';') for f in res['findings'] if f['rule'] == 'gitignore-missing')
+    assert missing == sorted(_audit.DEFAULT_GITIGNORE_REQUIRED)
+
+
+def test_plain_directory_without_git(tmp_path):
+    tree = tmp_path / 'tree'
+    write(tree / 'app.py', 'API_TOKEN = "%s"\n' % password())
+    write(tree / 'node_modules' / 'lib.js', 'password = "%s"\n' % password())
+    write(tree / 'vendor' / 'lib.py', 'password = "%s"\n' % password())
+    res = _audit.audit({'path': str(tree), 'exclude': ['vendor']})
+    assert [(f['rule'], f['path']) for f in res['findings']] == [('password-assignment', 'app.py')]
+    assert res['scanned']['files'] == 1
+    with pytest.raises(InputError, match='not a directory'):
+        _audit.audit({'path': str(tree / 'nope')})
+
+
+def test_sub_directory_of_a_repository_can_stay_narrow(repo):
+    write(repo / 'a' / 'x.py', 'token = "%s"\n' % password())
+    write(repo / 'b' / 'y.py', 'token = "%s"\n' % password())
+    narrow = _audit.audit({'path': str(repo / 'a'), 'git_toplevel': False})
+    assert [f['path'] for f in narrow['findings']] == ['x.py']
+    wide = _audit.audit({'path': str(repo / 'a')})
+    assert {f['path'] for f in wide['findings'] if f['rule'] == 'password-assignment'} == {'a/x.py', 'b/y.py'}
+
+
+@pytest.mark.parametrize('line', [
+    "'bad key': 'invalid key name(s) BAD-KEY'",
+    "TOKENS = 'turnkey.secrets.app_keys : Re-encrypt the tokens'",
+    'excerpt = \'password = "\\u2026"\'',
+    'password = "\u2026"',
+    'api_key = "abc...xyz"',
+])
+def test_prose_and_redacted_values_not_reported(line):
+    assert rules(line) == []
