@@ -36,8 +36,8 @@ class ActionModule(ActionBase):
         state = args.get('state', 'present')
         if not path:
             raise AnsibleActionFail('path is required: where the lock file of this environment lives')
-        if state not in ('present', 'absent'):
-            raise AnsibleActionFail('state must be present or absent, not %r' % state)
+        if state not in ('present', 'absent', 'stale'):
+            raise AnsibleActionFail('state must be present, absent or stale, not %r' % state)
         path = os.path.abspath(os.path.expanduser(str(path)))
         # Action plugins run in a worker forked by ansible-playbook: the parent is the run.
         owner = os.getppid()
@@ -64,6 +64,14 @@ class ActionModule(ActionBase):
                 if outcome.get('broke'):
                     result['broke'] = outcome['broke']
                     self._display.warning('removed a stale rotation lock %s: %s' % (path, outcome['broke']))
+            elif state == 'stale':
+                held = _rotation.read_lock(path)
+                reason = held and _rotation.lock_is_stale(held)
+                if reason:
+                    result['broke'] = reason
+                    if not self._task.check_mode:
+                        os.unlink(path)
+                        self._display.warning('removed a stale rotation lock %s: %s' % (path, reason))
             elif not self._task.check_mode:
                 _rotation.release(path, run_id)
         except TurnkeyError as exc:

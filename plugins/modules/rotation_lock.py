@@ -22,9 +22,12 @@ options:
     type: path
     required: true
   state:
-    description: V(present) takes the lock, V(absent) releases it if this run holds it.
+    description:
+      - V(present) takes the lock, V(absent) releases it if this run holds it.
+      - V(stale) only removes a lock whose run is gone (a run with nothing to do uses it,
+        so a crashed run's lock does not linger).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, stale]
     default: present
   environment:
     description: Environment name recorded in the lock, for the message other runs see.
