@@ -23,7 +23,11 @@ class ActionModule(ActionBase):
         names = [str(n) for n in (args.get('names') or [])]
         if not path:
             raise AnsibleActionFail('path is required: the rotation.yml of the environment')
-        defaults = {'max_age_days': int(args.get('max_age_days', 90))}
+        max_age = args.get('max_age_days', 90)
+        if isinstance(max_age, dict):
+            defaults = {str(k): {'max_age_days': int(v)} for k, v in max_age.items()}
+        else:
+            defaults = {'max_age_days': int(max_age)}
         try:
             outstanding = args.get('outstanding')
             if outstanding is not None:

@@ -107,7 +107,8 @@ def record(path, names, when=None, check_mode=False, defaults=None, outstanding=
     table = data.setdefault('turnkey_rotation', {})
     changed = False
     for name in names:
-        entry = table.setdefault(name, dict(defaults or {}))
+        wanted = defaults.get(name, {}) if defaults and isinstance(next(iter(defaults.values()), None), dict) else defaults
+        entry = table.setdefault(name, dict(wanted or {}))
         if entry.get('rotated_at') != when:
             entry['rotated_at'] = when
             changed = True
@@ -138,6 +139,10 @@ KINDS = {
                  'group': None},
     'vault': {'tags': ('vault',), 'generate': None, 'keys': (), 'group': None},
 }
+# How old a secret of each kind may get by default (the seeds' schedules: 90 days for
+# human-facing passwords and the DingTalk robot, 180 for service credentials).
+MAX_AGE_DAYS = {'htpasswd': 90, 'dingtalk': 90, 'postgres': 180, 'redis': 180, 'django_secret_key': 180,
+                'fernet_key': 365, 'vault': 365}
 # Groups whose hosts a kind's "set" and "test" steps run on (None: the controller, once).
 KIND_GROUPS = {kind: spec['group'] for kind, spec in KINDS.items()}
 
@@ -171,7 +176,7 @@ def plan(catalogue, rotation, run_tags=('all',), force=False, defined_vars=(), n
         kind = KINDS[spec['kind']]
         keys = [key.format(name=name) for key in kind['keys']]
         entry = dict(dates[name])
-        entry.update(kind=spec['kind'], keys=keys, pending_keys=[k + '_pending' for k in keys],
+        entry.update(kind=spec['kind'], vault_keys=keys, default_max_age_days=int(spec.get('max_age_days', MAX_AGE_DAYS[spec['kind']])), pending_keys=[k + '_pending' for k in keys],
                      generate=spec.get('generate', kind['generate']), resume=name in pending)
         out[name] = entry
     return out
@@ -211,11 +216,11 @@ def promotion(rotation_plan, names, new_values, current, bounds=None):
     for name in names:
         entry = rotation_plan[name]
         kind = entry['kind']
-        for key, pending in zip(entry['keys'], entry['pending_keys']):
+        for key, pending in zip(entry['vault_keys'], entry['pending_keys']):
             if pending not in new_values:
                 raise InputError('no pending value %s for %s; run again to start its rotation afresh' % (pending, name))
             out[key] = new_values[pending]
-        main = entry['keys'][0] if entry['keys'] else None
+        main = entry['vault_keys'][0] if entry['vault_keys'] else None
         old = current.get(main)
         if kind == 'django_secret_key':
             keep = int(bounds.get(name, 2))

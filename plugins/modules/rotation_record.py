@@ -32,8 +32,10 @@ options:
     type: list
     elements: str
   max_age_days:
-    description: C(max_age_days) given to a secret that has no entry yet.
-    type: int
+    description:
+      - C(max_age_days) given to a secret that has no entry yet; a number for all, or a
+        mapping of secret name to days.
+    type: raw
     default: 90
 attributes:
   check_mode:

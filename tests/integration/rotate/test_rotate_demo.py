@@ -54,3 +54,21 @@ def test_rotate_all_then_nothing_due(demo_env, tmp_path, podman):
     assert demo_env.vault() == new
     assert 'To rotate now: nothing' in again.task('Report the plan')['result']['msg']
     assert result.changed
+
+
+def test_deploy_creates_a_fresh_environment_then_changes_nothing(demo_env, tmp_path):
+    os.unlink(demo_env.vault_file)
+    os.unlink(demo_env.rotation_file)
+    first = run_playbook(tmp_path, playbook='turnkey.secrets.deploy', inventory=demo_env.inventory,
+                         args=demo_env.vault_args)
+    vault = demo_env.vault()
+    assert sorted(vault) == ['vault_dashboard_password', 'vault_field_encryption_key', 'vault_secret_key']
+    assert oct(os.stat(demo_env.vault_file).st_mode & 0o777) == '0o600'
+    assert first.changed
+    for value in vault.values():
+        assert value not in first.output
+    assert sorted(demo_env.rotation()) == ['dashboard_password', 'field_encryption_key', 'secret_key']
+    again = run_playbook(tmp_path, playbook='turnkey.secrets.deploy', inventory=demo_env.inventory,
+                         args=demo_env.vault_args, leak_check=list(vault.values()))
+    assert again.changed_tasks() == []
+    assert demo_env.vault() == vault

@@ -123,7 +123,7 @@ def test_plan_restricts_by_tags_and_finds_pending_values():
     assert not plan['db_password']['due'] and plan['dashboard_password']['due']
     assert plan['dashboard_password']['generate'] == 'password:32'
     assert plan['dingtalk']['generate'] is None
-    assert plan['dingtalk']['keys'] == ['vault_dingtalk_webhook_url', 'vault_dingtalk_secret']
+    assert plan['dingtalk']['vault_keys'] == ['vault_dingtalk_webhook_url', 'vault_dingtalk_secret']
     only_db = _rotation.plan(catalogue, table, run_tags=['postgres'], now=NOW)
     assert list(only_db) == ['db_password']
     resumed = _rotation.plan(catalogue, table, defined_vars=['vault_db_password_pending'], now=NOW)
