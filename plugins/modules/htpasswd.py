@@ -1,0 +1,284 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: htpasswd
+short_description: Manage users of an htpasswd file (nginx and Apache basic authentication)
+version_added: 0.1.0
+author: Turnkey Secrets Maintainers (@turnkey-secrets)
+description:
+  - Adds, updates and removes users of an htpasswd file, as read by nginx C(auth_basic_user_file) and
+    Apache C(AuthUserFile). The options are a superset of M(community.general.htpasswd).
+  - Needs neither passlib 1.7 (broken with bcrypt 5) nor the C(crypt) module (removed in Python 3.13).
+  - A user is left alone when the given password verifies against its stored hash and that hash
+    already uses O(hash_scheme); salted output is never compared. A hash of another scheme (for
+    example C($apr1$) when O(hash_scheme=bcrypt)), or of a format this module cannot verify
+    (DES, C($y$), C({SSHA}), plain text), is replaced by a new hash of the password.
+  - Each user costs at most one verification and one hash per run. The users of O(users) are
+    verified and hashed in parallel, one thread per CPU core (bcrypt runs outside the Python lock).
+  - Other users, their order, comment lines, blank lines and extra C(:field) columns are kept byte
+    for byte. Later lines of a managed user (nginx only reads the first) are removed.
+  - The file is replaced atomically, with its final owner, group and mode set before the data lands.
+  - A file with a line that is not C(user:hash), or that cannot be read, fails the task with the line
+    number (never its content) and is left unchanged.
+options:
+  path:
+    description:
+      - Path of the htpasswd file. Its directory must exist.
+    type: path
+    required: true
+    aliases: [dest, destfile]
+  name:
+    description:
+      - User to add, update or remove. Must not be empty, contain C(:) or a control character such as
+        a newline, or start with C(#).
+      - Mutually exclusive with O(users).
+    type: str
+    aliases: [username]
+  password:
+    description:
+      - Password of O(name). Required to add a user; when omitted, an existing user is left as is.
+      - With O(hash_scheme=bcrypt) at most 72 bytes (UTF-8); a longer password fails instead of being
+        cut silently the way bcrypt would.
+    type: str
+  users:
+    description:
+      - Several users handled in one task, verified and hashed in parallel.
+      - Mutually exclusive with O(name) and O(password).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: User name (same rules as O(name)).
+        type: str
+        required: true
+      password:
+        description: Password of the user (same rules as O(password)).
+        type: str
+      state:
+        description: Whether the user should be in the file. Defaults to O(state).
+        type: str
+        choices: [present, absent]
+  hash_scheme:
+    description:
+      - Scheme of the hashes written.
+      - V(bcrypt) is written as C($2y$), the prefix Apache tools write; nginx accepts it through libxcrypt.
+      - V(apr_md5_crypt) is C($apr1$) (Apache's default, computed here in pure Python).
+      - V(sha512_crypt) and V(sha256_crypt) are C($6$) and C($5$) with 5000 rounds (the crypt(3) and
+        Apache C(htpasswd -5)/C(-2) default); they need libpass.
+      - Unlike M(community.general.htpasswd), whose default is V(apr_md5_crypt), the default is V(bcrypt),
+        so a file written by that module is rehashed once.
+    type: str
+    default: bcrypt
+    choices: [bcrypt, apr_md5_crypt, sha512_crypt, sha256_crypt]
+    aliases: [crypt_scheme]
+  bcrypt_rounds:
+    description:
+      - bcrypt cost (log2 of the number of rounds), 4 to 31.
+      - nginx verifies the hash on every request, blocking a worker meanwhile. Measured with nginx 1.22
+        (libxcrypt) on one core, per request - cost 5 4 ms, 8 27 ms, 10 102 ms, 12 408 ms. The default,
+        V(10), is OWASP's minimum and keeps a page load of a dozen requests near one second of CPU.
+        Generated passwords (128 bits or more) do not need a higher cost.
+      - When omitted, stored bcrypt hashes of any cost are accepted (files from C(htpasswd -B), cost 5,
+        are left alone) and new hashes use cost 10. When set, stored bcrypt hashes of another cost are
+        rehashed.
+    type: int
+  state:
+    description:
+      - Whether the user should be in the file. Default for the items of O(users).
+    type: str
+    choices: [present, absent]
+    default: present
+  update_password:
+    description:
+      - V(always) sets the password of existing users when it does not verify against the stored hash.
+      - V(on_create) only sets it when a user is added, without verifying existing users.
+    type: str
+    choices: [always, on_create]
+    default: always
+  create:
+    description:
+      - Create the file when it does not exist. With V(false) a missing file fails the task (when a user
+        would be added).
+    type: bool
+    default: true
+  backup:
+    description:
+      - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
+    type: bool
+    default: false
+  mode:
+    description:
+      - Mode of the file. An existing file keeps its mode when omitted; a new one gets V('0600').
+      - For nginx, whose workers run as C(www-data), use O(owner=root), O(group=www-data), O(mode=0640).
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Stored hashes are verified, no new hash is computed.
+  diff_mode:
+    support: full
+    details: The users of the file, with C(********), C(<new>) or C(<changed>) in place of the hashes.
+  platform:
+    platforms: posix
+notes:
+  - Passwords and hashes never appear in the result, the diff or an error message.
+  - The hash is verified by nginx on every request. See O(bcrypt_rounds) before raising the cost.
+seealso:
+  - module: community.general.htpasswd
+  - name: nginx auth_basic
+    description: The nginx module reading the file.
+    link: https://nginx.org/en/docs/http/ngx_http_auth_basic_module.html
+requirements:
+  - bcrypt (for O(hash_scheme=bcrypt) and to verify bcrypt hashes)
+  - libpass (for O(hash_scheme=sha512_crypt) or V(sha256_crypt) and to verify those hashes)
+'''
+
+EXAMPLES = r'''
+- name: Dashboard user for nginx (drop-in for community.general.htpasswd)
+  turnkey.secrets.htpasswd:
+    path: /etc/nginx/htpasswd
+    name: admin
+    password: "{{ vault_dashboard_password }}"
+    owner: root
+    group: www-data
+    mode: "0640"
+
+- name: Several users in one task, one of them removed
+  turnkey.secrets.htpasswd:
+    path: /etc/nginx/htpasswd
+    users:
+      - name: admin
+        password: "{{ vault_dashboard_password }}"
+      - name: oncall
+        password: "{{ vault_oncall_password }}"
+      - name: former_trader
+        state: absent
+    backup: true
+  register: htpasswd_result
+
+- name: Create the user once, never reset its password afterwards
+  turnkey.secrets.htpasswd:
+    path: /etc/nginx/htpasswd
+    name: viewer
+    password: "{{ vault_viewer_password }}"
+    update_password: on_create
+
+- name: Apache-compatible file with SHA-512 crypt hashes
+  turnkey.secrets.htpasswd:
+    path: /etc/apache2/.htpasswd
+    name: admin
+    password: "{{ vault_dashboard_password }}"
+    hash_scheme: sha512_crypt
+'''
+
+RETURN = r'''
+path:
+  description: Absolute path of the file.
+  returned: always
+  type: str
+  sample: /etc/nginx/htpasswd
+users:
+  description: One entry per requested user, in order. Never holds a password or a hash.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: User name.
+      type: str
+      sample: admin
+    state:
+      description: The requested state.
+      type: str
+      sample: present
+    action:
+      description: C(added), C(updated), C(unchanged), C(removed) or C(absent) (already missing).
+      type: str
+      sample: updated
+    changed:
+      description: Whether this user was (or, in check mode, would be) changed.
+      type: bool
+    changes:
+      description:
+        - Why an existing user was updated. C(password) (did not verify), C(scheme) (stored hash of
+          another or unknown scheme), C(rounds) (bcrypt cost differs from O(bcrypt_rounds)),
+          C(duplicates) (later lines of the user removed).
+      type: list
+      elements: str
+      sample: [password]
+user:
+  description: The only entry of RV(users), when O(name) is used.
+  returned: when O(name) is used
+  type: dict
+bcrypt_rounds:
+  description: The bcrypt cost of hashes written by this run.
+  returned: always
+  type: int
+  sample: 10
+msg:
+  description: Counts of changed users by action.
+  returned: always
+  type: str
+  sample: added 1, updated 1
+backup_file:
+  description: The copy of the previous file.
+  returned: when O(backup=true) and the file changed
+  type: str
+  sample: /etc/nginx/htpasswd.4242.2025-01-31@10:00:00~
+'''
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
+from ansible_collections.turnkey.secrets.plugins.module_utils._htpasswd import SCHEMES, manage
+
+STATES = ['present', 'absent']
+
+
+def work(module):
+    result = manage(module.params, check_mode=module.check_mode, want_diff=module._diff)
+    path = result['path']
+    if os.path.exists(path):
+        # SELinux context, attributes and symbolic modes; owner/group/mode were set by the write.
+        file_args = module.load_file_common_arguments(module.params, path=path)
+        result['changed'] = module.set_fs_attributes_if_different(file_args, result['changed'])
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', required=True, aliases=['dest', 'destfile']),
+            name=dict(type='str', aliases=['username']),
+            password=dict(type='str', no_log=True),
+            users=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                password=dict(type='str', no_log=True),
+                state=dict(type='str', choices=STATES),
+            )),
+            hash_scheme=dict(type='str', default='bcrypt', choices=list(SCHEMES), aliases=['crypt_scheme']),
+            bcrypt_rounds=dict(type='int'),
+            state=dict(type='str', default='present', choices=STATES),
+            update_password=dict(type='str', default='always', choices=['always', 'on_create']),
+            create=dict(type='bool', default=True),
+            backup=dict(type='bool', default=False),
+        ),
+        mutually_exclusive=[['name', 'users'], ['password', 'users']],
+        required_one_of=[['name', 'users']],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    run_module(module, work)
+
+
+if __name__ == '__main__':
+    main()
