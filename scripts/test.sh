@@ -30,6 +30,13 @@ for stage in "${stages[@]}"; do
     *) echo "unknown stage $stage (ruff lint sanity unit integration molecule build)"; false ;;
   esac
   rc=$?
+  # ansible's password lookup writes its file atomically: pointed at /dev/null, it turns
+  # the device into a regular file and breaks everything after it.  Catch that here.
+  if [ ! -c /dev/null ]; then
+    echo "stage $stage replaced /dev/null with a regular file; restoring it"
+    rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+    rc=1
+  fi
   took[$stage]=$(( $(date +%s) - start ))
   [ $rc -eq 0 ] || failed+=("$stage")
 done

@@ -1,6 +1,6 @@
 """Several real SSH hosts on this machine: network namespaces running sshd.
 
-Per PLATFORM.md: a bridge on 10.203.0.1/24, one namespace per host with a veth into
+Per PLATFORM.md: a bridge on 10.203.N.1/24, one namespace per host with a veth into
 it, and an sshd inside each namespace.  The hosts share this machine's filesystem and
 process table, so each gets its own directory (``root``) for the files it manages.
 Only these addresses are ever targeted.
@@ -18,8 +18,11 @@ import time
 
 from harness import wait_for_port
 
-BRIDGE = 'tkbr0'
-SUBNET = '10.203.0'
+# One bridge and subnet per test process, so two test runs on one machine do not take
+# each other's hosts (10.203.N.0/24, only ever these addresses).
+_N = os.getpid() % 250 + 1
+BRIDGE = 'tkbr%d' % _N
+SUBNET = '10.203.%d' % _N
 
 
 def _ip(*args, check=True):
@@ -49,7 +52,7 @@ class SSHHosts(object):
 
     def _start_host(self, i):
         name = 'th%d' % i
-        ns, veth, peer = 'tk' + name, 'tkv%d' % i, 'tkp%d' % i
+        ns, veth, peer = 'tk%d%s' % (_N, name), 'tkv%dh%d' % (_N, i), 'tkp%dh%d' % (_N, i)
         address = '%s.%d' % (SUBNET, 10 + i)
         self._remove_host(ns, veth)
         _ip('netns', 'add', ns)
@@ -103,11 +106,19 @@ class SSHHosts(object):
         return path
 
     def set_reachable(self, name, reachable):
-        """Cut a host off the network (or bring it back)."""
+        """Cut a host off the network and stop its sshd (or bring both back)."""
         host = next(h for h in self.hosts if h['name'] == name)
         _ip('link', 'set', host['veth'], 'up' if reachable else 'down')
         if reachable:
+            subprocess.run(['ip', 'netns', 'exec', host['ns'], '/usr/sbin/sshd', '-f', host['config']], check=True)
             wait_for_port(22, host=host['address'])
+        else:
+            # Existing SSH sessions (ansible keeps a master connection) die with their sshd.
+            for pid in subprocess.run(['ip', 'netns', 'pids', host['ns']], capture_output=True, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
 
     def _remove_host(self, ns, veth):
         pids = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, check=False).stdout.split()

@@ -1,0 +1,254 @@
+"""rotate.yml over real SSH hosts (network namespaces) with real PostgreSQL, Redis and nginx.
+
+Inventory: the controller (localhost) is the web, db and redis host (nginx, PostgreSQL
+and Redis on loopback); th1 and th2 are app hosts reached over SSH, each with its own
+env file.  The environment's vault is created for the test with fresh random values.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+import bcrypt
+import pytest
+import yaml
+
+from harness import ROOT, ansible_env, assert_no_secret, new_secret, run_playbook
+from invariants import env_values
+from sshhosts import SSHHosts
+
+
+@pytest.fixture(scope='module')
+def ssh_hosts(tmp_path_factory):
+    hosts = SSHHosts(str(tmp_path_factory.mktemp('ssh')), 2).start()
+    yield hosts
+    hosts.stop()
+
+
+class Stack(object):
+    """One environment: inventory, vault, nginx, a PostgreSQL role, a Redis ACL user."""
+
+    def __init__(self, base, ssh_hosts, postgres, redis_server, nginx_factory):
+        self.base = str(base)
+        self.inventory = os.path.join(self.base, 'inventory', 'it')
+        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
+        os.makedirs(self.gv)
+        self.password_file = os.path.join(self.inventory, '.vault_pass')
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, new_secret().encode())
+        os.close(fd)
+        self.vault_file = os.path.join(self.gv, 'vault.yml')
+        self.rotation_file = os.path.join(self.gv, 'rotation.yml')
+        self.ssh = ssh_hosts
+        self.postgres = postgres
+        self.redis = redis_server
+        self.role = 'app_' + new_secret(4).lower().replace('-', '').replace('_', '')
+        self.htpasswd = os.path.join(self.base, 'htpasswd')
+        self.old = {
+            'vault_dashboard_password': new_secret(),
+            'vault_db_password': new_secret(),
+            'vault_redis_password': new_secret(),
+            'vault_secret_key': new_secret(30),
+            'vault_db_admin_password': postgres.admin_password,
+            'vault_redis_admin_password': redis_server.admin_password,
+        }
+        # Services start with the old values.
+        with open(self.htpasswd, 'w') as handle:
+            hashed = bcrypt.hashpw(self.old['vault_dashboard_password'].encode(), bcrypt.gensalt(5)).decode()
+            handle.write('admin:%s\n' % hashed.replace('$2b$', '$2y$', 1))
+        postgres.sql('CREATE ROLE %s LOGIN' % self.role)
+        self._set_pg_password(self.old['vault_db_password'])
+        redis_server.client().execute_command('ACL', 'SETUSER', 'app', 'on', '>' + self.old['vault_redis_password'],
+                                              '~*', '+@all')
+        self.nginx = nginx_factory(self.htpasswd)
+        self.write_vault(self.old)
+        self.write_inventory()
+
+    def _set_pg_password(self, password):
+        from ansible_collections.turnkey.secrets.plugins.module_utils import _postgres
+        verifier = _postgres.scram_verifier(password) if hasattr(_postgres, 'scram_verifier') else None
+        import psycopg.sql as sql
+        with self.postgres.connect() as conn:
+            conn.execute(sql.SQL('ALTER ROLE {} PASSWORD {}').format(sql.Identifier(self.role), sql.Literal(verifier or password)))
+
+    def write_vault(self, values):
+        plain = os.path.join(self.base, 'plain.yml')
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            yaml.safe_dump(values, handle)
+        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'it@' + self.password_file, '--encrypt-vault-id', 'it',
+                        '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
+        os.unlink(plain)
+
+    def write_inventory(self):
+        self.ssh.inventory(os.path.join(self.inventory, 'app.ini'), group='app')
+        with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
+            yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
+                                                            'ansible_python_interpreter': sys.executable}},
+                                    'children': {g: {'hosts': {'localhost': None}} for g in ('web', 'db', 'redis')}}},
+                           handle)
+        main = {
+            'turnkey_environment': 'it',
+            'turnkey_vault_id': 'it',
+            'turnkey_vault_password_file': self.password_file,
+            'turnkey_secrets': {
+                'dashboard_password': {'kind': 'htpasswd', 'path': self.htpasswd, 'user': 'admin', 'mode': '0600',
+                                       'verify_url': self.nginx.url},
+                'db_password': {'kind': 'postgres', 'role': self.role, 'login_host': '127.0.0.1',
+                                'login_port': self.postgres.port, 'login_user': 'postgres',
+                                'login_password': '{{ vault_db_admin_password }}'},
+                'redis_password': {'kind': 'redis', 'user': 'app', 'login_host': '127.0.0.1',
+                                   'login_port': self.redis.port, 'login_user': self.redis.admin_user,
+                                   'login_password': '{{ vault_redis_admin_password }}', 'persist': 'acl_save'},
+                'secret_key': {'kind': 'django_secret_key'},
+            },
+            'turnkey_env_files': [{'path': '{{ turnkey_host_root }}/app.env', 'mode': '0600', 'values': {
+                'DB_PASSWORD': 'vault_db_password', 'REDIS_PASSWORD': 'vault_redis_password',
+                'SECRET_KEY': 'vault_secret_key', 'SECRET_KEY_FALLBACKS': ['vault_secret_key_fallbacks']}}],
+        }
+        with open(os.path.join(self.gv, 'main.yml'), 'w') as handle:
+            yaml.safe_dump(main, handle)
+        with open(self.rotation_file, 'w') as handle:
+            yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90}
+                                                 for n in main['turnkey_secrets']}}, handle)
+
+    @property
+    def vault_args(self):
+        return ['--vault-id', 'it@' + self.password_file]
+
+    def vault(self):
+        out = subprocess.run(['ansible-vault', 'view', '--vault-id', 'it@' + self.password_file, self.vault_file],
+                             capture_output=True, check=True, env=ansible_env()).stdout
+        return yaml.safe_load(out)
+
+    def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=()):
+        values = [v for v in self.vault().values() if isinstance(v, str)]
+        result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=self.inventory, check=check,
+                              args=self.vault_args + list(args), expect_rc=expect_rc,
+                              leak_check=values + list(self.old.values()) + list(leak), timeout=300)
+        for value in [v for v in self.vault().values() if isinstance(v, str)]:
+            assert_no_secret(result.output, [value], 'rotate.yml output (values after the run)')
+        return result
+
+    def app_env(self, host):
+        root = next(h['root'] for h in self.ssh.hosts if h['name'] == host)
+        return env_values(os.path.join(root, 'app.env'))
+
+    def files_digest(self):
+        paths = [self.vault_file, self.rotation_file, self.htpasswd] + [os.path.join(h['root'], 'app.env') for h in self.ssh.hosts]
+        return {p: hashlib.sha256(open(p, 'rb').read()).hexdigest() for p in paths if os.path.exists(p)}
+
+    def cleanup(self):
+        for host in self.ssh.hosts:
+            for name in os.listdir(host['root']):
+                os.unlink(os.path.join(host['root'], name))
+
+
+@pytest.fixture
+def stack(tmp_path, ssh_hosts, postgres, redis_server, nginx_factory):
+    s = Stack(tmp_path, ssh_hosts, postgres, redis_server, nginx_factory)
+    yield s
+    s.cleanup()
+    postgres.sql('DROP ROLE IF EXISTS %s' % s.role)
+
+
+def _check_services(stack, vault):
+    assert stack.postgres.can_login(stack.role, vault['vault_db_password'])
+    assert stack.redis.can_login('app', vault['vault_redis_password'])
+    assert stack.nginx.status('admin', vault['vault_dashboard_password']) == 200
+    for host in ('th1', 'th2'):
+        env = stack.app_env(host)
+        assert env['DB_PASSWORD'] == vault['vault_db_password']
+        assert env['REDIS_PASSWORD'] == vault['vault_redis_password']
+        assert env['SECRET_KEY'] == vault['vault_secret_key']
+
+
+def test_rotate_everything_over_ssh_then_nothing_then_check(stack, tmp_path):
+    old = stack.old
+    first = stack.rotate(tmp_path)
+    new = stack.vault()
+    for key in ('vault_dashboard_password', 'vault_db_password', 'vault_redis_password', 'vault_secret_key'):
+        assert new[key] != old[key], key
+    _check_services(stack, new)
+    # Old credentials are gone everywhere (Redis kept both only until every consumer had the new one).
+    assert not stack.postgres.can_login(stack.role, old['vault_db_password'])
+    assert not stack.redis.can_login('app', old['vault_redis_password'])
+    assert stack.nginx.status('admin', old['vault_dashboard_password']) == 401
+    assert stack.app_env('th1')['SECRET_KEY_FALLBACKS'] == old['vault_secret_key']
+    log = stack.postgres.read_log()
+    assert new['vault_db_password'] not in log
+    assert first.changed
+
+    again = stack.rotate(tmp_path)
+    assert again.changed_tasks() == []
+
+    before = stack.files_digest()
+    stack.rotate(tmp_path, '-e', 'rotate_force=true', check=True)
+    assert stack.files_digest() == before
+    _check_services(stack, new)
+
+
+def test_unreachable_app_host_keeps_old_redis_password_until_it_returns(stack, tmp_path):
+    old = stack.old
+    stack.ssh.set_reachable('th2', False)
+    try:
+        result = stack.rotate(tmp_path, expect_rc=None)
+    finally:
+        stack.ssh.set_reachable('th2', True)
+    assert result.rc == 4, result.output[-4000:]  # ansible exit code when a host was unreachable
+    assert 'th2' in result.task('Fail when hosts still need the new values')['result']['msg']
+    new = stack.vault()
+    # Dual-valid state: Redis accepts both until th2 has the new password.
+    assert stack.redis.can_login('app', new['vault_redis_password'])
+    assert stack.redis.can_login('app', old['vault_redis_password'])
+    assert stack.app_env('th1')['REDIS_PASSWORD'] == new['vault_redis_password']
+    assert yaml.safe_load(open(stack.rotation_file))['turnkey_rotation_outstanding'] == ['th2']
+
+    stack.rotate(tmp_path)  # nothing due, but th2 is outstanding
+    _check_services(stack, new)
+    assert not stack.redis.can_login('app', old['vault_redis_password'])
+    assert 'turnkey_rotation_outstanding' not in yaml.safe_load(open(stack.rotation_file))
+
+
+def test_new_password_refused_by_nginx_is_rolled_back(stack, tmp_path):
+    old = stack.old
+    # nginx reads a different file than the one rotated: it will refuse the new password.
+    decoy = os.path.join(stack.base, 'decoy-htpasswd')
+    with open(stack.htpasswd) as src, open(decoy, 'w') as dst:
+        dst.write(src.read())
+    stack.nginx.stop()
+    stack.nginx.htpasswd_path = decoy
+    stack.nginx.start()
+    stack.write_inventory()
+    result = stack.rotate(tmp_path, '--tags', 'htpasswd', '-e', 'rotate_force=true', expect_rc=2)
+    msg = result.task('Fail the rotation - dashboard_password')['result']['msg']
+    assert 'previous credential was restored' in msg
+    vault = stack.vault()
+    assert vault['vault_dashboard_password'] == old['vault_dashboard_password']
+    assert 'vault_dashboard_password_pending' not in vault
+    # The rotated file holds the old password again; nginx still lets the old one in.
+    import invariants
+    assert invariants.htpasswd_accepts(stack.htpasswd, 'admin', old['vault_dashboard_password'])
+    assert stack.nginx.status('admin', old['vault_dashboard_password']) == 200
+
+
+def test_second_concurrent_run_fails_fast(stack, tmp_path):
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', stack.inventory,
+           'turnkey.secrets.rotate', '-e', 'rotate_force=true'] + stack.vault_args
+    first = subprocess.Popen(cmd, env=ansible_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lock = os.path.join(stack.inventory, '.rotate.lock')
+    deadline = time.monotonic() + 60
+    while not os.path.exists(lock) and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    assert os.path.exists(lock), 'the first run never took the lock'
+    started = time.monotonic()
+    second = subprocess.run(cmd, env=ansible_env(), cwd=ROOT, capture_output=True, check=False)
+    elapsed = time.monotonic() - started
+    out = second.stdout.decode()
+    assert second.returncode != 0 and 'rotation in progress for environment it' in out
+    assert elapsed < 15
+    first_out = first.communicate(timeout=300)[0].decode()
+    assert first.returncode == 0, first_out[-3000:]
+    _check_services(stack, stack.vault())
