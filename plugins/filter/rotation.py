@@ -56,8 +56,16 @@ def rotation_resolve_items(items, current, variables, source_key='var', value_ke
         raise AnsibleFilterError(exc.msg) from None
 
 
+def rotation_items(rotation_plan_, kind, due_names, catalogue, new_values, variables):
+    try:
+        return _rotation.items(rotation_plan_, kind, list(due_names or []), dict(catalogue or {}),
+                               dict(new_values or {}), variables)
+    except TurnkeyError as exc:
+        raise AnsibleFilterError(exc.msg) from None
+
+
 class FilterModule(object):
     def filters(self):
         return {'rotation_due': rotation_due, 'rotation_plan': rotation_plan, 'rotation_outcome': rotation_outcome,
                 'rotation_promotion': rotation_promotion, 'rotation_resolve': rotation_resolve,
-                'rotation_resolve_items': rotation_resolve_items}
+                'rotation_resolve_items': rotation_resolve_items, 'rotation_items': rotation_items}

@@ -138,11 +138,14 @@ KINDS = {
     'dingtalk': {'tags': ('dingtalk',), 'generate': None, 'keys': ('vault_{name}_webhook_url', 'vault_{name}_secret'),
                  'group': None},
     'vault': {'tags': ('vault',), 'generate': None, 'keys': (), 'group': None},
+    # A random value only consumers use (env files, podman secrets): an internal API
+    # token, a webhook signing key.  Nothing to set on a service.
+    'generic': {'tags': ('generic',), 'generate': 'urlsafe:32', 'keys': ('vault_{name}',), 'group': None},
 }
 # How old a secret of each kind may get by default (the seeds' schedules: 90 days for
 # human-facing passwords and the DingTalk robot, 180 for service credentials).
 MAX_AGE_DAYS = {'htpasswd': 90, 'dingtalk': 90, 'postgres': 180, 'redis': 180, 'django_secret_key': 180,
-                'fernet_key': 365, 'vault': 365}
+                'fernet_key': 365, 'vault': 365, 'generic': 180}
 # Groups whose hosts a kind's "set" and "test" steps run on (None: the controller, once).
 KIND_GROUPS = {kind: spec['group'] for kind, spec in KINDS.items()}
 
@@ -176,7 +179,8 @@ def plan(catalogue, rotation, run_tags=('all',), force=False, defined_vars=(), n
         kind = KINDS[spec['kind']]
         keys = [key.format(name=name) for key in kind['keys']]
         entry = dict(dates[name])
-        entry.update(kind=spec['kind'], vault_keys=keys, default_max_age_days=int(spec.get('max_age_days', MAX_AGE_DAYS[spec['kind']])), pending_keys=[k + '_pending' for k in keys],
+        entry.update(kind=spec['kind'], vault_keys=keys, pending_keys=[k + '_pending' for k in keys],
+                     default_max_age_days=int(spec.get('max_age_days', MAX_AGE_DAYS[spec['kind']])),
                      generate=spec.get('generate', kind['generate']), resume=name in pending)
         out[name] = entry
     return out
@@ -270,6 +274,26 @@ def resolve_items(items, current, variables, source_key='var', value_key='data')
         resolved = dict((k, v) for k, v in item.items() if k != source_key)
         resolved[value_key] = resolve({'v': item[source_key]}, current, variables)['v']
         out.append(resolved)
+    return out
+
+
+def items(rotation_plan, kind, due_names, catalogue, new_values, variables):
+    """One record per due secret of ``kind``: its name, catalogue entry, new and old value,
+    and ``new_entry``/``old_entry`` ({name, password}) for list-form modules."""
+    out = []
+    for name in due_names:
+        entry = rotation_plan.get(name)
+        if not entry or entry['kind'] != kind:
+            continue
+        key = entry['vault_keys'][0]
+        new = new_values.get(key + '_pending')
+        if new is None:
+            raise InputError('no pending value for %s; run again to start its rotation afresh' % name)
+        old = variables.get(key) if key in variables else None
+        spec = dict(catalogue.get(name) or {})
+        user = spec.get('user') or spec.get('role') or {'htpasswd': 'admin', 'redis': 'default'}.get(kind)
+        out.append({'secret': name, 'spec': spec, 'new': new, 'old': old, 'user': user,
+                    'new_entry': {'name': user, 'password': new}, 'old_entry': {'name': user, 'password': old}})
     return out
 
 

@@ -67,11 +67,12 @@ class Stack(object):
         self.write_inventory()
 
     def _set_pg_password(self, password):
+        from psycopg import sql
+
         from ansible_collections.turnkey.secrets.plugins.module_utils import _postgres
-        verifier = _postgres.scram_verifier(password) if hasattr(_postgres, 'scram_verifier') else None
-        import psycopg.sql as sql
         with self.postgres.connect() as conn:
-            conn.execute(sql.SQL('ALTER ROLE {} PASSWORD {}').format(sql.Identifier(self.role), sql.Literal(verifier or password)))
+            conn.execute(sql.SQL('ALTER ROLE {} PASSWORD {}').format(sql.Identifier(self.role),
+                                                                       sql.Literal(_postgres.scram_verifier(password))))
 
     def write_vault(self, values):
         plain = os.path.join(self.base, 'plain.yml')
