@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Set, generate and remove top-level keys of an ansible-vault encrypted vars file.
+
+The file is decrypted in memory only.  Its YAML text is edited surgically: an entry that
+changes is rewritten from its key to the end of its value, a removed entry loses its
+lines, new entries go after the last one; every other byte (comments, blank lines, key
+order, quoting) stays.  The edited text is parsed again and must give exactly the
+expected variables before it is encrypted and written, so an edit this code gets wrong
+fails instead of corrupting the vault.  Whether anything changed is decided on the
+decrypted values, never on ciphertext (every encryption has a new salt).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _redact, _vault
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
+from ansible_collections.turnkey.secrets.plugins.module_utils._generate import generate as generate_value, parse_kind
+from ansible_collections.turnkey.secrets.plugins.module_utils._vault import yaml
+
+KEY_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+
+if yaml is not None:
+    class _AnyTagLoader(yaml.SafeLoader):
+        """SafeLoader that reads ``!vault``, ``!unsafe`` and other local tags as plain data."""
+
+    def _untagged(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_mapping(node, deep=True)
+
+    _AnyTagLoader.add_multi_constructor('!', _untagged)
+
+
+def _parse(text, where):
+    """``(root node or None, {key: (key node, value node)}, {key: value})``."""
+    try:
+        documents = [doc for doc in yaml.compose_all(text, Loader=yaml.SafeLoader) if doc is not None]
+        data = [doc for doc in yaml.load_all(text, Loader=_AnyTagLoader) if doc is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        # Only the position: the parser's message may quote a secret.
+        raise InputError('%s does not hold valid YAML%s once decrypted; fix it with ansible-vault edit'
+                         % (where, ' (line %d)' % (mark.line + 1) if mark else '')) from None
+    if len(documents) > 1:
+        raise InputError('%s holds %d YAML documents; a vars file has one' % (where, len(documents)))
+    root = documents[0] if documents else None
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == 'tag:yaml.org,2002:null'):
+        return None, {}, {}
+    if not isinstance(root, yaml.MappingNode) or root.flow_style:
+        raise InputError('%s must hold a block mapping of variables (key: value lines) once decrypted' % where)
+    entries = {}
+    for key, value in root.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise InputError('%s has a complex (non-scalar) key; edit it with ansible-vault edit' % where)
+        if key.value in entries:
+            raise InputError('%s defines %s twice; remove one with ansible-vault edit first' % (where, key.value))
+        entries[key.value] = (key, value)
+    return root, entries, data[0]
+
+
+def _content_end(text, node):
+    """Offset just after the last character that belongs to ``node`` (comments excluded)."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in ('|', '>'):
+            # Block scalars run until the next token, over trailing blank lines.
+            return len(text[:node.end_mark.index].rstrip())
+        return node.end_mark.index
+    if node.flow_style or not node.value:
+        return node.end_mark.index
+    last = node.value[-1]
+    return _content_end(text, last[1] if isinstance(node, yaml.MappingNode) else last)
+
+
+def _render(key, value, column, newline):
+    dumped = yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                            width=1 << 30).rstrip('\n')
+    return dumped.replace('\n', newline + ' ' * column)
+
+
+def _apply(text, edits):
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def edit_text(text, where, updates, removals):
+    """``text`` with ``updates`` ({key: value}) set and ``removals`` (keys) deleted."""
+    root, entries, current = _parse(text, where)
+    newline = '\r\n' if '\r\n' in text else '\n'
+    edits, additions = [], []
+    for key, value in updates.items():
+        if key not in entries:
+            additions.append((key, value))
+            continue
+        key_node, value_node = entries[key]
+        if value_node.start_mark.index < key_node.start_mark.index:
+            raise InputError('%s: %s is a YAML alias; edit it with ansible-vault edit' % (where, key))
+        edits.append((key_node.start_mark.index, _content_end(text, value_node),
+                      _render(key, value, key_node.start_mark.column, newline)))
+    for key in removals:
+        if key in entries:
+            key_node, value_node = entries[key]
+            start = text.rfind('\n', 0, key_node.start_mark.index) + 1
+            end = text.find('\n', _content_end(text, value_node))
+            edits.append((start, len(text) if end < 0 else end + 1, ''))
+    new_text = _apply(text, edits)
+    if additions:
+        root, entries, _ignored = _parse(new_text, where)
+        column = root.start_mark.column if entries else 0
+        block = newline.join(' ' * column + _render(key, value, column, newline) for key, value in additions)
+        if entries:
+            point = new_text.find('\n', _content_end(new_text, root))
+            point = len(new_text) if point < 0 else point - new_text[point - 1:point].count('\r')
+            new_text = new_text[:point] + newline + block + new_text[point:]
+        else:
+            new_text += ('' if not new_text or new_text.endswith('\n') else newline) + block + newline
+    expected = dict(current)
+    expected.update(updates)
+    for key in removals:
+        expected.pop(key, None)
+    if not same(_parse(new_text, where)[2], expected):
+        raise TurnkeyError('%s: the edited variables did not read back as expected; nothing was written. '
+                           'Edit this file with ansible-vault edit and report the problem' % where)
+    return new_text
+
+
+def same(a, b):
+    """Equal values of equal types, recursively (YAML's ``yes`` is not ``1``)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _check_keys(keys, option):
+    for key in keys:
+        if not isinstance(key, str) or not KEY_RE.match(key):
+            raise InputError('%s: %r is not a valid variable name (letters, digits, underscores; not starting with a digit)'
+                             % (option, key))
+
+
+def update_vault_file(path, password, vault_id=None, values=None, generate=None, regenerate=(), remove=(),
+                      create=False, mode=None, backup=False, check_mode=False, return_values=False):
+    """Apply the changes; returns the result dict of the action plugin (values only if asked)."""
+    _vault.require_libraries()
+    values, generate = dict(values or {}), dict(generate or {})
+    regenerate, remove = list(regenerate or ()), list(remove or ())
+    path = os.path.abspath(os.path.expanduser(path))
+    label = _vault.check_label(vault_id)
+    _check_keys(values, 'values')
+    _check_keys(generate, 'generate')
+    _check_keys(regenerate, 'regenerate')
+    _check_keys(remove, 'remove')
+    both = sorted(set(values) & set(generate))
+    if both:
+        raise InputError('%s are both in values and in generate: give each key one source' % ', '.join(both))
+    clash = sorted(set(remove) & (set(values) | set(generate)))
+    if clash:
+        raise InputError('%s are both set and removed' % ', '.join(clash))
+    stray = sorted(set(regenerate) - set(generate))
+    if stray:
+        raise InputError('regenerate lists %s, which generate does not give a kind for' % ', '.join(stray))
+    for key, kind in generate.items():
+        try:
+            parse_kind(kind)
+        except InputError as exc:
+            raise InputError('generate.%s: %s' % (key, exc.msg)) from None
+
+    # Through a symlink, the file it points to is edited (the link stays).
+    target = os.path.realpath(path)
+    data = _atomic.read_bytes(target)
+    created = data is None
+    if created:
+        if not create:
+            raise InputError('%s does not exist; set create: true to create it' % path)
+        text, current_label = '---\n', None
+    else:
+        text, blobs = _vault.find_blobs(data, path, inline=False)
+        if not blobs:
+            raise InputError('%s is not an ansible-vault encrypted file; encrypt it first (ansible-vault encrypt): '
+                             'vault_secret never writes secrets in clear' % path)
+        blob = blobs[0]
+        if blob.open([password]) is None:
+            raise InputError('%s: the vault password does not decrypt it (HMAC mismatch): wrong password or vault-id, '
+                             'or the file is damaged' % path)
+        try:
+            text = blob.plaintext.decode('utf-8')
+        except UnicodeDecodeError:
+            raise InputError('%s does not hold UTF-8 text once decrypted' % path) from None
+        current_label = blob.label
+    current = _parse(text, path)[2]
+
+    updates = {key: value for key, value in values.items() if key not in current or not same(current[key], value)}
+    generated = [key for key in generate if key not in current or key in regenerate]
+    for key in generated:
+        updates[key] = generate_value(generate[key])
+    removals = [key for key in remove if key in current]
+    touched = sorted(set(updates) | set(removals))
+    new_label = label if label is not None else current_label
+    result = dict(changed=bool(touched) or created or new_label != current_label, path=path, created=created,
+                  changed_keys=touched, generated_keys=sorted(generated), removed_keys=removals)
+    result['diff'] = dict(
+        before_header=path, after_header=path,
+        before=''.join('%s: %s\n' % (key, _redact.HIDDEN) for key in touched if key in current),
+        after=''.join('%s: %s\n' % (key, _redact.CHANGED if key in current else _redact.NEW)
+                      for key in touched if key not in removals))
+    if return_values:
+        result['values'] = {key: updates[key] if key in updates else current.get(key) for key in list(values) + list(generate)}
+    if not result['changed']:
+        return result
+    new_text = edit_text(text, path, updates, removals) if touched else text
+    if check_mode:
+        return result
+    envelope = _vault.seal(new_text.encode('utf-8'), password, new_label)
+    if created:
+        _atomic.atomic_write(target, envelope, mode=_atomic.parse_mode(mode, 0o600))
+    else:
+        result['backup_file'] = _atomic.atomic_write(target, envelope, backup=backup)
+    return result
