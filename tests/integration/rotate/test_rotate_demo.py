@@ -3,7 +3,7 @@
 import hashlib
 import os
 
-from harness import run_playbook
+from harness import assert_no_secret, run_playbook
 
 PLAYBOOK = 'turnkey.secrets.rotate'
 
@@ -72,3 +72,20 @@ def test_deploy_creates_a_fresh_environment_then_changes_nothing(demo_env, tmp_p
                          args=demo_env.vault_args, leak_check=list(vault.values()))
     assert again.changed_tasks() == []
     assert demo_env.vault() == vault
+
+
+def test_vault_password_rotation_through_rotate(demo_env, tmp_path):
+    demo_env.write_vars('zz-vault.yml', {'turnkey_secrets': {
+        'dashboard_password': {'kind': 'htpasswd', 'path': os.path.join(demo_env.state, 'htpasswd'), 'user': 'admin'},
+        'vault_password': {'kind': 'vault'}}})
+    old_password = open(demo_env.password_file).read()
+    values = demo_env.vault()
+    result = _rotate(demo_env, tmp_path, '--tags', 'vault', '-e', 'rotate_force=true', leak=[old_password])
+    new_password = open(demo_env.password_file).read()
+    assert new_password != old_password
+    assert_no_secret(result.output, [new_password], 'rotate.yml output')
+    assert open(demo_env.password_file + '.old').read() == old_password
+    assert demo_env.vault() == values  # same values, readable with the new password only
+    assert 'vault_password' in demo_env.rotation()
+    again = _rotate(demo_env, tmp_path, '--tags', 'vault', leak=[old_password, new_password])
+    assert again.changed_tasks() == []
