@@ -397,8 +397,12 @@ class Redis(object):
 
     def client(self, user=None, password=None):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+        # redis-py retries a refused login with backoff (seconds each): tests want the answer.
         return redis.Redis(host=self.host, port=self.port, username=user or self.admin_user,
-                           password=self.admin_password if password is None else password, socket_timeout=5)
+                           password=self.admin_password if password is None else password, socket_timeout=5,
+                           retry=Retry(NoBackoff(), 0))
 
     def can_login(self, user, password):
         import redis
