@@ -80,8 +80,8 @@ def main():
 
         rotate = run(['turnkey.secrets.rotate', '-i', inv, '-e', 'rotate_force=true'] + vault, base)
         loops = run([loop_path, '-i', inv] + vault, base)
-        idle = min(run(['turnkey.secrets.rotate', '-i', inv] + vault, base) for _ in range(3))
-        one = min(run([one_path, '-i', inv] + vault, base) for _ in range(3))
+        idle = min(run(['turnkey.secrets.rotate', '-i', inv] + vault, base) for _attempt in range(3))
+        one = min(run([one_path, '-i', inv] + vault, base) for _attempt in range(3))
         print('rotate.yml, %d htpasswd users + %d podman secrets: %.2f s' % (N, N, rotate))
         print('per-item loops, same work:                      %.2f s' % loops)
         print('ratio loops / rotate.yml: %.2fx' % (loops / rotate))

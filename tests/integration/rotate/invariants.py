@@ -13,7 +13,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._redact import kdf
 def htpasswd_accepts(path, user, password):
     with open(path) as handle:
         for line in handle:
-            name, _, hashed = line.rstrip('\n').partition(':')
+            name, hashed = line.rstrip('\n').split(':', 1) if ':' in line else (line, '')
             if name == user:
                 hashed = hashed.replace('$2y$', '$2b$', 1)
                 return bcrypt.checkpw(password.encode(), hashed.encode())

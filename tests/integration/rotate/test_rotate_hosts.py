@@ -70,9 +70,10 @@ class Stack(object):
         from psycopg import sql
 
         from ansible_collections.turnkey.secrets.plugins.module_utils import _postgres
+        query = sql.SQL('ALTER ROLE {} PASSWORD {}').format(sql.Identifier(self.role),
+                                                            sql.Literal(_postgres.scram_verifier(password)))
         with self.postgres.connect() as conn:
-            conn.execute(sql.SQL('ALTER ROLE {} PASSWORD {}').format(sql.Identifier(self.role),
-                                                                       sql.Literal(_postgres.scram_verifier(password))))
+            conn.execute(query)
 
     def write_vault(self, values):
         plain = os.path.join(self.base, 'plain.yml')
