@@ -34,6 +34,16 @@ class Env(object):
                              capture_output=True, check=True, env=ansible_env()).stdout
         return yaml.safe_load(out) or {}
 
+    def set_vault(self, values):
+        """Replace the vault's content (encrypted with stock ansible-vault)."""
+        plain = os.path.join(self.base, 'vault-plain.yml')
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            yaml.safe_dump(values, handle)
+        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'demo@' + self.password_file, '--encrypt-vault-id',
+                        'demo', '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
+        os.unlink(plain)
+
     def secret_values(self):
         values = []
         for value in self.vault().values():

@@ -1,0 +1,66 @@
+"""DingTalk robot rotation through rotate.yml, against the local receiver that enforces DingTalk's rules."""
+
+import secrets
+
+import pytest
+
+from dingtalk_receiver import DingTalkReceiver
+from harness import run_playbook
+
+PUBLIC = 'https://oapi.dingtalk.com/robot/send?access_token='
+
+
+def _pair():
+    return secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
+
+
+@pytest.fixture
+def robot_env(demo_env):
+    token, secret = _pair()
+    with DingTalkReceiver(token=token, secret=secret) as receiver:
+        values = demo_env.vault()
+        values.update(vault_dingtalk_webhook_url=PUBLIC + token, vault_dingtalk_secret=secret)
+        demo_env.set_vault(values)
+        demo_env.write_vars('zz-dingtalk.yml', {'turnkey_secrets': {'dingtalk': {'kind': 'dingtalk', 'api_url': receiver.api_url}}})
+        demo_env.receiver = receiver
+        demo_env.old_pair = (token, secret)
+        yield demo_env
+
+
+def _rotate(env, tmp_path, new_pair=None, expect_rc=0):
+    secret_vars = None
+    if new_pair:
+        secret_vars = {'dingtalk_new_url': PUBLIC + new_pair[0], 'dingtalk_new_secret': new_pair[1]}
+    return run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory, secret_vars=secret_vars,
+                        args=env.vault_args + ['--tags', 'dingtalk', '-e', 'rotate_force=true'], expect_rc=expect_rc,
+                        leak_check=list(env.old_pair) + env.secret_values())
+
+
+def test_due_robot_waits_for_a_person_then_rotates(robot_env, tmp_path):
+    env = robot_env
+    waiting = _rotate(env, tmp_path)
+    assert 'regenerate the robot in the DingTalk group settings' in waiting.task('Report the plan')['result']['msg']
+    assert env.vault()['vault_dingtalk_secret'] == env.old_pair[1]
+
+    new = _pair()
+    env.receiver.token, env.receiver.secret = new  # a person regenerated the robot
+    _rotate(env, tmp_path, new)
+    vault = env.vault()
+    assert vault['vault_dingtalk_webhook_url'] == PUBLIC + new[0] and vault['vault_dingtalk_secret'] == new[1]
+    assert not [k for k in vault if k.endswith('_pending')]
+    assert len(env.receiver.messages) == 1 and 'dingtalk' in env.rotation()
+
+
+def test_wrong_new_secret_is_rolled_back(robot_env, tmp_path):
+    env = robot_env
+    new_token, new_secret = _pair()
+    env.receiver.token, env.receiver.secret = new_token, new_secret
+    typo = 'SEC' + secrets.token_hex(32)
+    result = _rotate(env, tmp_path, (new_token, typo), expect_rc=2)
+    msg = result.task('Fail the rotation - dingtalk')['result']['msg']
+    assert 'previous credential was restored' in msg
+    assert typo not in result.output and new_token not in result.output
+    vault = env.vault()
+    assert vault['vault_dingtalk_secret'] == env.old_pair[1]
+    assert not [k for k in vault if k.endswith('_pending')]
+    assert env.receiver.answers and env.receiver.answers[-1][0] == 310000
