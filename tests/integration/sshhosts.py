@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -35,6 +36,8 @@ class SSHHosts(object):
         self.count = count
         self.hosts = []  # dicts: name, address, ns, veth, root, pidfile, sshd_config
         self.key = os.path.join(workdir, 'id_ed25519')
+        # ssh's ControlPath must fit a unix socket path (~104 bytes): keep it short.
+        self.control_dir = tempfile.mkdtemp(prefix='tkcm', dir='/tmp')
 
     def start(self):
         os.makedirs(self.workdir, exist_ok=True)
@@ -99,7 +102,7 @@ class SSHHosts(object):
         lines += ['', '[%s:vars]' % group, 'ansible_user=root',
                   'ansible_ssh_private_key_file=%s' % self.key,
                   "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 "
-                  "-o ServerAliveInterval=1 -o ServerAliveCountMax=3 -o ControlPath=%s/cm-%%%%C'" % self.workdir,
+                  "-o ServerAliveInterval=1 -o ServerAliveCountMax=3 -o ControlPath=%s/%%C'" % self.control_dir,
                   'ansible_python_interpreter=%s' % sys.executable]
         with open(path, 'w') as handle:
             handle.write('\n'.join(lines) + '\n')
@@ -136,3 +139,4 @@ class SSHHosts(object):
         self.hosts = []
         time.sleep(0.05)
         _ip('link', 'del', BRIDGE, check=False)
+        shutil.rmtree(self.control_dir, ignore_errors=True)

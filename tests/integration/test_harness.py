@@ -41,3 +41,25 @@ def test_playbook_runner_reports_changed_and_catches_a_leak(playbook):
 def test_assert_no_secret_sees_url_encoded_forms():
     with pytest.raises(AssertionError):
         assert_no_secret('sign=a%2Bb%2Fc%3D%3D', ['a+b/c=='])
+
+
+def test_ssh_hosts_are_distinct_hosts(tmp_path):
+    """Each namespace host answers over its own SSH connection (no shared ControlMaster)."""
+    import os
+    import re
+    import subprocess
+
+    from harness import ansible_env
+    from sshhosts import SSHHosts
+
+    hosts = SSHHosts(str(tmp_path / 'ssh'), 2).start()
+    try:
+        inventory = hosts.inventory(str(tmp_path / 'hosts.ini'))
+        proc = subprocess.run([os.path.join(os.path.dirname(os.sys.executable), 'ansible'), '-i', inventory, 'all',
+                               '-m', 'ansible.builtin.command', '-a', 'ip -br addr'],
+                              capture_output=True, text=True, env=ansible_env(), check=True)
+        blocks = dict(re.findall(r'^(th\d+) \| CHANGED \| rc=0 >>\n(.*?)(?=^th\d+ \||\Z)', proc.stdout, re.M | re.S))
+        for host in hosts.hosts:
+            assert host['address'] + '/24' in blocks[host['name']]
+    finally:
+        hosts.stop()
