@@ -39,8 +39,9 @@ def test_rotate_all_then_nothing_due(demo_env, tmp_path, podman):
     new = demo_env.vault()
     for key in ('vault_dashboard_password', 'vault_secret_key', 'vault_field_encryption_key'):
         assert new[key] != old[key], key
-    assert new['vault_secret_key_fallbacks'] == [old['vault_secret_key']]
-    assert new['vault_field_encryption_key_previous'] == [old['vault_field_encryption_key']]
+    assert new['vault_secret_key_fallbacks'][0] == old['vault_secret_key']
+    assert new['vault_field_encryption_key_previous'][0] == old['vault_field_encryption_key']
+    assert len(new['vault_secret_key_fallbacks']) <= 2
     assert not [k for k in new if k.endswith('_pending')]
     # Consumers have the new values.
     env_file = open(os.path.join(demo_env.state, 'app.env')).read()

@@ -64,3 +64,22 @@ def test_wrong_new_secret_is_rolled_back(robot_env, tmp_path):
     assert vault['vault_dingtalk_secret'] == env.old_pair[1]
     assert not [k for k in vault if k.endswith('_pending')]
     assert env.receiver.answers and env.receiver.answers[-1][0] == 310000
+
+
+def test_rollback_alerts_the_dingtalk_group(robot_env, tmp_path, nginx_factory):
+    env = robot_env
+    decoy = tmp_path / 'decoy-htpasswd'
+    decoy.write_text('')
+    nginx = nginx_factory(decoy)  # serves another file: it refuses the new password
+    env.write_vars('zz-dingtalk.yml', {
+        'turnkey_dingtalk_alerts': True,
+        'turnkey_dingtalk_api_url': env.receiver.api_url,
+        'turnkey_secrets': {'dashboard_password': {'kind': 'htpasswd', 'user': 'admin', 'verify_url': nginx.url,
+                                                   'path': str(tmp_path / 'htpasswd')}}})
+    result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory,
+                          args=env.vault_args + ['--tags', 'htpasswd', '-e', 'rotate_force=true'], expect_rc=2,
+                          leak_check=list(env.old_pair) + env.secret_values())
+    assert 'previous credential was restored' in result.task('Fail the rotation - dashboard_password')['result']['msg']
+    alerts = env.receiver.messages
+    assert len(alerts) == 1 and 'dashboard_password' in alerts[0]['markdown']['title']
+    assert not [v for v in env.secret_values() if v in str(alerts)]
