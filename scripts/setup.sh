@@ -42,7 +42,7 @@ fi
 stamp=".venv/.requirements-$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "==> pip install -r requirements-dev.txt"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1
   # The local mirror configuration makes pip print a warning per missing index entry.
   .venv/bin/python -m pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
   rm -f .venv/.requirements-*
