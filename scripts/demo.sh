@@ -7,8 +7,6 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/env.sh
 . "$ROOT/scripts/env.sh"
 cd "$ROOT"
-# The demo vault password file is committed (demo only); git does not keep modes.
-chmod 0600 inventory/demo/.vault_pass_demo
 mkdir -p .state/demo
 exec ansible-playbook playbooks/rotate.yml -i inventory/demo \
   --vault-id "demo@inventory/demo/.vault_pass_demo" "$@"

@@ -49,6 +49,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The demo vault password file is committed (demo only) and git does not keep modes:
+# give it the mode every vault password file must have.
+chmod 0600 inventory/demo/.vault_pass_demo
+
 # ansible finds the collection through ansible.cfg's collections_path.
 mkdir -p .collections/ansible_collections/turnkey
 ln -sfn ../../.. .collections/ansible_collections/turnkey/secrets
