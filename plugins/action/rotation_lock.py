@@ -45,11 +45,9 @@ class ActionModule(ActionBase):
         result.update(path=path, run_id=run_id, changed=False)
         try:
             if state == 'present':
+                max_age_seconds = int(args.get('max_age_minutes', 360)) * 60
                 if self._task.check_mode:
-                    held = _rotation.read_lock(path)
-                    if held and held.get('run_id') != run_id and not _rotation.lock_is_stale(held):
-                        raise TurnkeyError('rotation in progress for environment %s: locked by pid %s on %s since %s (%s)'
-                                           % (held.get('environment'), held.get('pid'), held.get('host'), held.get('started'), path))
+                    _rotation.check_free(path, run_id, str(args.get('environment') or ''), max_age_seconds)
                     return result
                 if args.get('force'):
                     held = _rotation.read_lock(path)
@@ -57,7 +55,7 @@ class ActionModule(ActionBase):
                         os.unlink(path)
                         result['broke'] = 'forced with rotate_break_lock'
                 outcome = _rotation.acquire(path, owner, str(args.get('environment') or ''), run_id,
-                                            max_age_seconds=int(args.get('max_age_minutes', 360)) * 60)
+                                            max_age_seconds=max_age_seconds)
                 # The lock is scratch state of this run (taken and released by it), not a
                 # change to the environment, so it does not count as "changed".
                 result['acquired'] = outcome['acquired']

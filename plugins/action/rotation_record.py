@@ -24,10 +24,9 @@ class ActionModule(ActionBase):
         if not path:
             raise AnsibleActionFail('path is required: the rotation.yml of the environment')
         max_age = args.get('max_age_days', 90)
-        if isinstance(max_age, dict):
-            defaults = {str(k): {'max_age_days': int(v)} for k, v in max_age.items()}
-        else:
-            defaults = {'max_age_days': int(max_age)}
+        if not isinstance(max_age, dict):
+            max_age = dict.fromkeys(names, max_age)
+        defaults = {str(k): {'max_age_days': int(v)} for k, v in max_age.items()}
         try:
             outstanding = args.get('outstanding')
             if outstanding is not None:

@@ -90,6 +90,7 @@ def due(rotation, names=None, force=False, pending=(), now=None):
 def record(path, names, when=None, check_mode=False, defaults=None, outstanding=None):
     """Set ``rotated_at`` of ``names`` in the rotation file. Returns ``(changed, data)``.
 
+    ``defaults`` maps a name to the entry a secret gets when the table has none yet.
     ``outstanding`` (a list) replaces ``turnkey_rotation_outstanding``: hosts that did not
     get the current values, so the next run deploys them even when nothing is due.
     """
@@ -107,8 +108,7 @@ def record(path, names, when=None, check_mode=False, defaults=None, outstanding=
     table = data.setdefault('turnkey_rotation', {})
     changed = False
     for name in names:
-        wanted = defaults.get(name, {}) if defaults and isinstance(next(iter(defaults.values()), None), dict) else defaults
-        entry = table.setdefault(name, dict(wanted or {}))
+        entry = table.setdefault(name, dict((defaults or {}).get(name) or {}))
         if entry.get('rotated_at') != when:
             entry['rotated_at'] = when
             changed = True
@@ -350,6 +350,23 @@ def lock_is_stale(info, now=None, max_age_seconds=6 * 3600):
     return None
 
 
+def busy_error(path, held, environment=''):
+    """The error a run gets when another live run holds the lock."""
+    return TurnkeyError(
+        'rotation in progress for environment %s: locked by pid %s on %s since %s (%s). '
+        'Wait for it to finish; if that run is really gone, remove the lock or run with '
+        '-e rotate_break_lock=true' % (held.get('environment') or environment, held.get('pid'),
+                                       held.get('host'), held.get('started'), path),
+        lock=held)
+
+
+def check_free(path, run_id, environment='', max_age_seconds=6 * 3600):
+    """Raise ``busy_error`` when another live run holds the lock (check mode: look, don't take)."""
+    held = read_lock(path)
+    if held and held.get('run_id') != run_id and not lock_is_stale(held, max_age_seconds=max_age_seconds):
+        raise busy_error(path, held, environment)
+
+
 def acquire(path, owner_pid, environment, run_id, break_stale=True, max_age_seconds=6 * 3600):
     """Create the lock with O_EXCL. Returns ``{'acquired': bool, 'broke': reason|None}``.
 
@@ -368,12 +385,7 @@ def acquire(path, owner_pid, environment, run_id, break_stale=True, max_age_seco
                 return {'acquired': False, 'broke': None, 'held_by_us': True}
             reason = lock_is_stale(held, max_age_seconds=max_age_seconds)
             if reason is None or not break_stale:
-                raise TurnkeyError(
-                    'rotation in progress for environment %s: locked by pid %s on %s since %s (%s). '
-                    'Wait for it to finish; if that run is really gone, remove the lock or run with '
-                    '-e rotate_break_lock=true' % (held.get('environment', environment), held.get('pid'),
-                                                   held.get('host'), held.get('started'), path),
-                    lock=held) from None
+                raise busy_error(path, held, environment) from None
             broke = reason
             try:
                 os.unlink(path)

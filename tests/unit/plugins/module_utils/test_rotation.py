@@ -49,7 +49,7 @@ def test_record_updates_only_named_entries(tmp_path):
     when = datetime.datetime(2026, 11, 23, 10, 0, 0, tzinfo=datetime.timezone.utc)
     changed = _rotation.record(str(path), ['a', 'c'], when=when, check_mode=True)[0]
     assert changed and 'c:' not in path.read_text()
-    _rotation.record(str(path), ['a', 'c'], when=when, defaults={'max_age_days': 30})
+    _rotation.record(str(path), ['a', 'c'], when=when, defaults={'c': {'max_age_days': 30}})
     data = yaml.safe_load(path.read_text())['turnkey_rotation']
     assert data['a'] == {'rotated_at': '2026-11-23T10:00:00Z', 'max_age_days': 90}
     assert data['b']['rotated_at'] == '2026-01-01T00:00:00Z'
