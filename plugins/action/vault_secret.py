@@ -7,29 +7,9 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.module_utils._vault import SECRET_SPEC, check_password
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_tree, _vault_vars
-
-
-def plain(value, where='values'):
-    """Task arguments arrive as tagged subclasses (and lazily decrypted vault strings in
-    ansible-core 2.19); the YAML dumper wants plain str, list, dict, int, float, bool, None."""
-    if value is None or type(value) in (bool, int, float):
-        return value
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v, '%s.%s' % (where, k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, '%s[%d]' % (where, i)) for i, v in enumerate(value)]
-    if isinstance(value, bytes):
-        raise InputError('%s is binary data; give text' % where)
-    return str(value)
 
 
 class ActionModule(ActionBase):
@@ -48,7 +28,7 @@ class ActionModule(ActionBase):
                 password = _vault_tree.load_password(args['vault_password_file'], args['vault_id'], self._loader,
                                                      'vault_password_file')
             result.update(_vault_vars.update_vault_file(
-                args['path'], password, vault_id=args['vault_id'], values=plain(args['values']),
+                args['path'], password, vault_id=args['vault_id'], values=_vault_vars.plain(args['values']),
                 generate={str(k): str(v) for k, v in args['generate'].items()},
                 regenerate=[str(k) for k in args['regenerate']], remove=[str(k) for k in args['remove']],
                 create=args['create'], mode=args['mode'], backup=args['backup'], check_mode=self._task.check_mode,

@@ -46,6 +46,19 @@ _PROHIBITED = (stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.
 
 # ---------------------------------------------------------------- SCRAM-SHA-256
 
+# How the module reaches the server; shared with the rotation's postgres kinds, which pass
+# these through module_defaults.
+CONNECTION_SPEC = dict(
+    login_host=dict(type='str', default='localhost'),
+    login_port=dict(type='int', default=5432),
+    login_user=dict(type='str', default='postgres'),
+    login_password=dict(type='str', no_log=True),
+    login_db=dict(type='str', default='postgres'),
+    ssl_mode=dict(type='str', default='prefer', choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
+    ca_cert=dict(type='path'),
+    connect_timeout=dict(type='int', default=10),
+)
+
 def saslprep(password):
     """The string PostgreSQL and libpq hash for ``password``.
 

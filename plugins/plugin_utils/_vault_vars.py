@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _redact, _vault
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
@@ -129,6 +130,34 @@ def edit_text(text, where, updates, removals):
         raise TurnkeyError('%s: the edited variables did not read back as expected; nothing was written. '
                            'Edit this file with ansible-vault edit and report the problem' % where)
     return new_text
+
+
+def parse_values(text, where):
+    """The variables of a decrypted vars file."""
+    return _parse(text, where)[2]
+
+
+def plain(value, where='values'):
+    """Plain str, list, dict, int, float, bool, None for the YAML dumper.
+
+    Values reach here as tagged or unsafe str subclasses, lazily decrypted vault strings
+    (not str at all on ansible-core 2.16-2.18) and mapping or sequence views.
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, bytes):
+        raise InputError('%s is binary data; give text' % where)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, '%s.%s' % (where, k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, Sequence)) and not isinstance(value, str):
+        return [plain(v, '%s[%d]' % (where, i)) for i, v in enumerate(value)]
+    return str(value)
 
 
 def same(a, b):

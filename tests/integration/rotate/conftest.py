@@ -60,6 +60,14 @@ class Env(object):
         with open(self.rotation_file) as handle:
             return yaml.safe_load(handle)['turnkey_rotation']
 
+    def add_secrets(self, name, secrets, **extra):
+        """A vars file whose turnkey_secrets is the demo's catalogue plus ``secrets``."""
+        with open(os.path.join(self.inventory, 'group_vars', 'all', 'main.yml')) as handle:
+            catalogue = dict(yaml.safe_load(handle)['turnkey_secrets'])
+        catalogue['dashboard_password'] = dict(catalogue['dashboard_password'], path=os.path.join(self.state, 'htpasswd'))
+        catalogue.update(secrets)
+        return self.write_vars(name, dict(extra, turnkey_secrets=catalogue))
+
     def write_vars(self, name, data):
         path = os.path.join(self.inventory, 'group_vars', 'all', name)
         with open(path, 'w') as handle:

@@ -40,7 +40,7 @@ def podman_secret_holds(name, value):
 
 def assert_converged(env):
     vault = env.vault()
-    assert not [k for k in vault if k.endswith('_pending')], 'pending values left in the vault'
+    assert 'turnkey_rotation_journal' not in vault, 'rotation left in flight: %s' % vault.get('turnkey_rotation_journal')
     assert not os.path.exists(os.path.join(env.inventory, '.rotate.lock')), 'lock left behind'
     assert htpasswd_accepts(os.path.join(env.state, 'htpasswd'), 'admin', vault['vault_dashboard_password'])
     values = env_values(os.path.join(env.state, 'app.env'))

@@ -78,6 +78,7 @@ def test_deploy_creates_a_fresh_environment_then_changes_nothing(demo_env, tmp_p
 def test_vault_password_rotation_through_rotate(demo_env, tmp_path):
     demo_env.write_vars('zz-vault.yml', {'turnkey_secrets': {
         'dashboard_password': {'kind': 'htpasswd', 'path': os.path.join(demo_env.state, 'htpasswd'), 'user': 'admin'},
+        'secret_key': {'kind': 'django_secret_key'}, 'field_encryption_key': {'kind': 'fernet_key'},
         'vault_password': {'kind': 'vault'}}})
     old_password = open(demo_env.password_file).read()
     values = demo_env.vault()

@@ -21,7 +21,7 @@ def robot_env(demo_env):
         values = demo_env.vault()
         values.update(vault_dingtalk_webhook_url=PUBLIC + token, vault_dingtalk_secret=secret)
         demo_env.set_vault(values)
-        demo_env.write_vars('zz-dingtalk.yml', {'turnkey_secrets': {'dingtalk': {'kind': 'dingtalk', 'api_url': receiver.api_url}}})
+        demo_env.add_secrets('zz-dingtalk.yml', {'dingtalk': {'kind': 'dingtalk', 'api_url': receiver.api_url}})
         demo_env.receiver = receiver
         demo_env.old_pair = (token, secret)
         yield demo_env
@@ -47,7 +47,7 @@ def test_due_robot_waits_for_a_person_then_rotates(robot_env, tmp_path):
     _rotate(env, tmp_path, new)
     vault = env.vault()
     assert vault['vault_dingtalk_webhook_url'] == PUBLIC + new[0] and vault['vault_dingtalk_secret'] == new[1]
-    assert not [k for k in vault if k.endswith('_pending')]
+    assert 'turnkey_rotation_journal' not in vault
     assert len(env.receiver.messages) == 1 and 'dingtalk' in env.rotation()
 
 
@@ -57,12 +57,12 @@ def test_wrong_new_secret_is_rolled_back(robot_env, tmp_path):
     env.receiver.token, env.receiver.secret = new_token, new_secret
     typo = 'SEC' + secrets.token_hex(32)
     result = _rotate(env, tmp_path, (new_token, typo), expect_rc=2)
-    msg = result.task('Fail the rotation - dingtalk')['result']['msg']
+    msg = result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
     assert 'previous credential was restored' in msg
     assert typo not in result.output and new_token not in result.output
     vault = env.vault()
     assert vault['vault_dingtalk_secret'] == env.old_pair[1]
-    assert not [k for k in vault if k.endswith('_pending')]
+    assert 'turnkey_rotation_journal' not in vault
     assert env.receiver.answers and env.receiver.answers[-1][0] == 310000
 
 
@@ -71,15 +71,13 @@ def test_rollback_alerts_the_dingtalk_group(robot_env, tmp_path, nginx_factory):
     decoy = tmp_path / 'decoy-htpasswd'
     decoy.write_text('')
     nginx = nginx_factory(decoy)  # serves another file: it refuses the new password
-    env.write_vars('zz-dingtalk.yml', {
-        'turnkey_dingtalk_alerts': True,
-        'turnkey_dingtalk_api_url': env.receiver.api_url,
-        'turnkey_secrets': {'dashboard_password': {'kind': 'htpasswd', 'user': 'admin', 'verify_url': nginx.url,
-                                                   'path': str(tmp_path / 'htpasswd')}}})
+    env.add_secrets('zz-dingtalk.yml', {'dashboard_password': {'kind': 'htpasswd', 'user': 'admin', 'verify_url': nginx.url,
+                                                                'path': str(tmp_path / 'htpasswd')}},
+                    turnkey_dingtalk_alerts=True, turnkey_dingtalk_api_url=env.receiver.api_url)
     result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory,
                           args=env.vault_args + ['--tags', 'htpasswd', '-e', 'rotate_force=true'], expect_rc=2,
                           leak_check=list(env.old_pair) + env.secret_values())
-    assert 'previous credential was restored' in result.task('Fail the rotation - dashboard_password')['result']['msg']
+    assert 'previous credential was restored' in result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
     alerts = env.receiver.messages
     assert len(alerts) == 1 and 'dashboard_password' in alerts[0]['markdown']['title']
     assert not [v for v in env.secret_values() if v in str(alerts)]

@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of turnkey.secrets.rotation (documented in plugins/modules/rotation.py).
+
+Each step reads the environment's store afresh, does one journal transition (one atomic
+write) and returns what the next plays need.  Values travel only in results marked
+no_log.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _lock, _vault_tree, _vault_vars
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
+
+STEPS = ('plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
+ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
+                  'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
+                  'consumer_group', 'consumers', 'names'))
+
+
+def _supplied(args, entries_raw):
+    supplied = dict(_vault_vars.plain(args.get('dingtalk_new') or {}))
+    if args.get('dingtalk_new_url') is not None and not supplied:
+        robots = [n for n, s in (entries_raw or {}).items() if isinstance(s, dict) and s.get('kind') == 'dingtalk']
+        if len(robots) != 1:
+            raise TurnkeyError('dingtalk_new_url / dingtalk_new_secret name no robot and the environment has %d: give '
+                               'dingtalk_new: {<name>: {url: ..., secret: ...}} instead' % len(robots))
+        supplied[robots[0]] = {'url': str(args['dingtalk_new_url']), 'secret': str(args.get('dingtalk_new_secret') or '')}
+    return supplied
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = ARGS
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        step = args.get('step')
+        if step not in STEPS:
+            raise AnsibleActionFail('step must be one of %s' % ', '.join(STEPS))
+        # The parent of this worker is the ansible-playbook run: the lock is the run's.
+        self._owner = os.getppid()
+        try:
+            result.update(getattr(self, '_' + step)(args, task_vars))
+        except TurnkeyError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg)
+        # Plans and consumer specs carry values: censored in every callback.
+        result['_ansible_no_log'] = True
+        return result
+
+    # helpers -----------------------------------------------------------------
+    def _passwords(self, args):
+        passwords = []
+        path = args.get('vault_password_file')
+        if path and os.path.exists(os.path.expanduser(str(path))):
+            passwords.append(_vault_tree.load_password(str(path), args.get('vault_id'), self._loader, 'vault_password_file'))
+        # The secrets ansible-playbook was given (--vault-id, --ask-vault-pass, ...).
+        for _label, secret in getattr(getattr(self._loader, '_vault', None), 'secrets', None) or ():
+            value = getattr(secret, 'bytes', None)
+            if value and value not in passwords:
+                passwords.append(value)
+        return passwords
+
+    def _run(self, args, catalogue=None, supplied=None):
+        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), self._passwords(args),
+                          args.get('vault_id') or None)
+        entries = _engine.validate_catalogue(_vault_vars.plain(catalogue if catalogue is not None else args.get('catalogue') or {}),
+                                             supplied)
+        return _engine.Run(store, entries, _rotation.utcnow())
+
+    def _consumers(self, args, task_vars):
+        group = args.get('consumer_group') or 'app'
+        hostvars = task_vars.get('hostvars') or {}
+        out = {}
+        for host in (task_vars.get('groups') or {}).get(group) or []:
+            host_vars = hostvars[host]
+            out[host] = {'env_files': _vault_vars.plain(host_vars.get('turnkey_env_files') or []),
+                         'podman_secrets': _vault_vars.plain(host_vars.get('turnkey_podman_secrets') or [])}
+        return out
+
+    def _outcomes(self, task_vars, var):
+        hostvars = task_vars.get('hostvars') or {}
+        out = {}
+        for host in hostvars:
+            value = hostvars[host].get(var)
+            if value:
+                out[str(host)] = _vault_vars.plain(value)
+        return out
+
+    def _lock_path(self, args):
+        return os.path.abspath(os.path.expanduser(str(args['lock_file'])))
+
+    # steps -------------------------------------------------------------------
+    def _plan(self, args, task_vars):
+        catalogue = _vault_vars.plain(args.get('catalogue') or {})
+        supplied = _supplied(args, catalogue)
+        mode = args.get('mode') or 'rotate'
+        groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
+        # Everything is checked before the lock and before any change.
+        run = self._run(args, catalogue, supplied)
+        names = _engine.selected(run.entries, task_vars.get('ansible_run_tags') or ['all'])
+        consumers = _engine.validate_consumers(self._consumers(args, task_vars), _engine.known_keys(run.entries, run.values))
+        _engine.check_groups(run.entries, names, groups)
+        plan = _engine.due(run.entries, names, run.store.dates(), bool(args.get('force')) or mode == 'deploy')
+        password_file = os.path.expanduser(str(args.get('vault_password_file') or ''))
+        for name in names:
+            # A vault password rotation cut short leaves <password file>.new: finish it.
+            if run.entries[name][0].name == 'vault' and password_file and os.path.exists(password_file + '.new'):
+                plan[name].update(due=True, reason='interrupted vault password rotation: resumed')
+        due = [n for n in names if plan[n]['due']]
+        for name in run.inflight:
+            if name in run.entries:
+                plan.setdefault(name, {'due': True})
+                plan[name].update(due=True, reason='in flight (%s): resumed' % run.inflight[name]['state'])
+        rotate_due = [n for n in due if n not in run.inflight]
+        work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
+        lock = self._lock_path(args)
+        out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
+               'vault_due': [n for n in due if run.entries[n][0].name == 'vault']}
+        if not work or self._task.check_mode:
+            if self._task.check_mode:
+                _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
+            out['work'] = False
+            out['report'] = self._report_plan(args, run, plan, rotate_due, check=self._task.check_mode)
+            return out
+        taken = _lock.acquire(lock, str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
+        if taken.get('broke'):
+            self._display.warning('removed a stale rotation lock %s: %s' % (lock, taken['broke']))
+        # Another run may have finished between the first read and the lock: read again.
+        run = self._run(args, catalogue, supplied)
+        generated = []
+        if mode == 'deploy':
+            generated = run.generate_missing(names)
+            if generated:
+                run.store.record_dates({n: run.now for n in generated},
+                                       {n: run.entries[n][1].get('max_age_days') or run.entries[n][0].max_age_days
+                                        for n in generated})
+            records = run.service_records(names, deploy=True)
+            run.journal['waiting'] = sorted(set(run.journal['waiting']) | set(consumers))
+            run.save()
+        else:
+            run.create(rotate_due, supplied)
+            records = run.service_records()
+        out.update(batches=_engine.batches(records), generated=generated, changed=bool(generated),
+                   waiting_for_person=run.waiting_for_person,
+                   report=self._report_plan(args, run, plan, rotate_due))
+        return out
+
+    def _report_plan(self, args, run, plan, rotate_due, check=False):
+        env = args.get('environment') or 'default'
+        reasons = '; '.join('%s: %s' % (n, plan[n].get('reason')) for n in sorted(plan)) or \
+            'no secrets in turnkey_secrets for the selected tags'
+        lines = ['%s: %s.' % (env, reasons)]
+        verb = 'Would rotate' if check else 'To rotate now'
+        lines.append('%s: %s.' % (verb, ', '.join(sorted(set(rotate_due) | set(run.inflight))) or 'nothing'))
+        if run.journal['waiting']:
+            lines.append('Hosts that still need the current values: %s.' % ', '.join(run.journal['waiting']))
+        person = [n for n in rotate_due if run.entries[n][0].generate is None and run.entries[n][0].name != 'vault'
+                  and n not in run.inflight]
+        if person and not check:
+            waiting = [n for n in person if n in run.waiting_for_person] if run.waiting_for_person else []
+            if waiting:
+                lines.append('DingTalk %s is due: regenerate the robot in the DingTalk group settings and run again '
+                             'with -e @newpair.yml holding dingtalk_new: {%s: {url: ..., secret: ...}}.'
+                             % (', '.join(waiting), waiting[0]))
+        return ' '.join(lines)
+
+    def _promote(self, args, task_vars):
+        run = self._run(args)
+        groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
+        consumers = _vault_vars.plain(args.get('consumers') or {})
+        hosts_with_consumers = [h for h, spec in consumers.items() if _engine.consumed_keys(spec)]
+        run.promote(self._outcomes(task_vars, '__rotation_outcome'), groups, hosts_with_consumers)
+        kept = _engine.kept_keys(run.entries)
+        resolved = {h: _engine.resolve_consumers(consumers[h], run.values, kept)
+                    for h in run.journal['waiting'] if h in consumers}
+        return {'changed': bool(run.done), 'promoted': run.done, 'failed_names': run.failed, 'deploy': resolved,
+                'pending': {n: e.get('hosts_missing') or [] for n, e in run.inflight.items() if e['state'] == 'pending'}}
+
+    def _deployed(self, args, task_vars):
+        run = self._run(args)
+        consumers = _vault_vars.plain(args.get('consumers') or {})
+        outcomes = self._outcomes(task_vars, '__rotation_deployed')
+        ok = [h for h, v in outcomes.items() if v == 'ok']
+        retiring = run.deployed(ok, consumers)
+        return {'changed': False, 'batches': _engine.batches(run.retire_records(retiring)),
+                'waiting': run.journal['waiting'],
+                'consumer_failures': {h: v for h, v in outcomes.items() if v != 'ok'}}
+
+    def _finish(self, args, task_vars):
+        run = self._run(args)
+        groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
+        retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in self._outcomes(task_vars, '__rotation_outcome').items()}
+        finished = run.finish(retired, groups)
+        return {'changed': bool(finished), 'finished': finished, 'waiting': run.journal['waiting'],
+                'inflight': {n: e['state'] for n, e in run.inflight.items()}}
+
+    def _vault_done(self, args, task_vars):
+        names = [str(n) for n in args.get('names') or []]
+        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), [])
+        changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
+        return {'changed': bool(changed)}
+
+    def _release(self, args, task_vars):
+        lock = self._lock_path(args)
+        if not self._task.check_mode:
+            held = _lock.read(lock)
+            if held and held.get('run_id') == _lock.run_id(self._owner):
+                _lock.release(lock, self._owner)
+        return {'changed': False}

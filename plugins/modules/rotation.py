@@ -1,0 +1,143 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: rotation
+short_description: One step of the rotation engine behind rotate.yml and deploy.yml (internal)
+version_added: 0.2.0
+description:
+  - The controller side of the C(turnkey.secrets.rotation) role. Each step reads the
+    environment's encrypted vault and its rotation journal afresh, makes one journal
+    transition in one atomic write, and returns what the next plays need.
+  - Internal to the role and the playbooks; its options may change between releases.
+    Use C(playbooks/rotate.yml) and C(playbooks/deploy.yml) instead.
+  - V(plan) validates the whole catalogue (every kind's options), every consumer host's
+    C(turnkey_env_files) and C(turnkey_podman_secrets), and new DingTalk pairs, before it
+    takes the environment lock and before anything changes; it then stores the new
+    values as pending in the journal.
+  - Runs on the controller (action plugin); this file only documents it.
+author: Turnkey Secrets Maintainers (@turnkey-secrets)
+options:
+  step:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [plan, promote, deployed, finish, vault_done, release]
+  environment:
+    description: Environment name, for messages and the lock.
+    type: str
+  vault_file:
+    description: The environment's encrypted vault file (values and journal).
+    type: path
+  rotation_file:
+    description: The environment's rotation dates (C(rotation.yml)).
+    type: path
+  lock_file:
+    description: The environment lock.
+    type: path
+  vault_password_file:
+    description:
+      - Vault password file or client script; without it the vault secrets
+        C(ansible-playbook) was given are used.
+    type: path
+  vault_id:
+    description: Vault-id label of the environment.
+    type: str
+  catalogue:
+    description: The environment's C(turnkey_secrets).
+    type: dict
+  consumers:
+    description: Consumer entries per host, as returned by the V(plan) step.
+    type: dict
+  mode:
+    description: V(rotate) replaces due values; V(deploy) applies the current ones and generates missing ones.
+    type: str
+    choices: [rotate, deploy]
+    default: rotate
+  force:
+    description: Rotate every selected secret whatever its age.
+    type: bool
+    default: false
+  break_lock:
+    description: Break a lock held on another host (only when that run is known dead).
+    type: bool
+    default: false
+  dingtalk_new:
+    description: New DingTalk pairs, C({<secret name>: {url, secret}}).
+    type: dict
+  dingtalk_new_url:
+    description: The new webhook URL when the environment has one DingTalk robot.
+    type: str
+  dingtalk_new_secret:
+    description: The new signing secret when the environment has one DingTalk robot.
+    type: str
+  consumer_group:
+    description: Inventory group of the consumer hosts.
+    type: str
+    default: app
+  names:
+    description: With V(vault_done), the vault password secrets to date.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details: V(plan) reports what would rotate and checks the lock is free; nothing is written.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+    details: The service and consumer modules show the diffs.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+    details: Runs on the controller.
+'''
+
+EXAMPLES = r'''
+# Internal: see roles/rotation/tasks/begin.yml.
+- name: Plan, validate, lock and create
+  turnkey.secrets.rotation:
+    step: plan
+    environment: staging
+    vault_file: "{{ inventory_dir }}/group_vars/all/vault.yml"
+    rotation_file: "{{ inventory_dir }}/group_vars/all/rotation.yml"
+    lock_file: "{{ inventory_dir }}/.rotate.lock"
+    catalogue: "{{ turnkey_secrets }}"
+  register: plan
+  no_log: true
+'''
+
+RETURN = r'''
+work:
+  description: With V(plan), whether anything is due or in flight.
+  returned: step plan
+  type: bool
+report:
+  description: With V(plan), the plan in words (names and reasons, never values).
+  returned: step plan
+  type: str
+batches:
+  description: Service steps to run, per inventory group (values included; no_log).
+  returned: steps plan and deployed
+  type: dict
+promoted:
+  description: Secrets whose new value became current.
+  returned: step promote
+  type: list
+  elements: str
+finished:
+  description: Secrets dated in rotation.yml and removed from the journal.
+  returned: step finish
+  type: list
+  elements: str
+waiting:
+  description: Consumer hosts that still need the current values.
+  returned: steps deployed and finish
+  type: list
+  elements: str
+'''

@@ -1,0 +1,464 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rotation engine: plan, validate, and move each secret through its journal states.
+
+A secret in flight has one journal entry (``_stores``) whose state says which step comes
+next; every step is idempotent and is decided from that state alone:
+
+  pending   new value stored; its kind's service steps (set, test) run on the kind's hosts
+  rollback  a test failed: the hosts undo what set did, then the entry is dropped
+  tested    every host has it and it works: the next step promotes it
+  promoted  it is the current value; consumer hosts (``waiting``) get it
+  deployed  every consumer has it; the kind's retire step drops the old credential
+  retired   done: its date goes to rotation.yml, then the entry goes
+
+``waiting`` lists the consumer hosts that have not received the current values since a
+promotion (or a deployment): every run with work deploys them, and a secret leaves
+``promoted`` only when none of its own consumers is waiting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
+from ansible_collections.turnkey.secrets.plugins.module_utils._env_file import KEY_RE
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+from ansible_collections.turnkey.secrets.plugins.module_utils._generate import parse_kind
+from ansible_collections.turnkey.secrets.plugins.module_utils._podman import NAME_RE
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds import KINDS
+
+NAME = re.compile(r'^[a-z_][a-z0-9_]*$')
+MAX_LISTED = 12
+CONTROLLER = 'controller'
+# What a consumer entry may hold (the env_file / podman_secret options it passes on).
+ENV_FILE_KEYS = {'path', 'values', 'owner', 'group', 'mode', 'list_format', 'backup'}
+PODMAN_KEYS = {'name', 'var', 'labels', 'driver', 'driver_opts', 'consumers', 'units', 'force', 'skip_existing'}
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), sorted(choices), n=1)
+    return ' (did you mean %s?)' % close[0] if close else ''
+
+
+def _raise(problems, what):
+    if problems:
+        shown = '; '.join(problems[:MAX_LISTED])
+        more = len(problems) - MAX_LISTED
+        raise InputError('%s: %s%s. Nothing was changed.' % (what, shown, ' (and %d more)' % more if more > 0 else ''))
+
+
+# --------------------------------------------------------------------------- validation
+
+def validate_catalogue(catalogue, supplied=None):
+    """{name: (kind, options)} for ``turnkey_secrets``; InputError listing every problem."""
+    if not isinstance(catalogue, dict):
+        raise InputError('turnkey_secrets must map each secret name to {kind: ..., ...}')
+    supplied = supplied or {}
+    entries, problems = {}, []
+    for name in sorted(catalogue):
+        spec = catalogue[name]
+        where = 'turnkey_secrets.%s' % name
+        if not isinstance(name, str) or not NAME.match(name):
+            problems.append('%s: a secret name is lower case letters, digits and _ (it names vault_<name>)' % where)
+            continue
+        if not isinstance(spec, dict) or 'kind' not in spec:
+            problems.append('%s needs kind: one of %s' % (where, ', '.join(sorted(KINDS))))
+            continue
+        kind = KINDS.get(spec['kind'])
+        if kind is None:
+            problems.append('%s.kind is %r: use one of %s%s' % (where, spec['kind'], ', '.join(sorted(KINDS)),
+                                                                 _suggest(spec['kind'], KINDS)))
+            continue
+        argspec = kind.spec()
+        unknown = sorted(str(k) for k in spec if k not in argspec)
+        for key in unknown:
+            problems.append('%s: unknown key %s%s; kind %s accepts %s' % (where, key, _suggest(key, argspec), kind.name,
+                                                                          ', '.join(sorted(argspec))))
+        if unknown:
+            continue
+        result = ArgumentSpecValidator(argspec).validate(dict(spec))
+        if result.error_messages:
+            # The validator's messages name options, never their values (no_log is honoured).
+            problems.extend('%s: %s' % (where, msg) for msg in result.error_messages)
+            continue
+        options = result.validated_parameters
+        if options.get('generate'):
+            try:
+                parse_kind(options['generate'])
+            except InputError as exc:
+                problems.append('%s.generate: %s' % (where, exc.msg))
+        if options.get('max_age_days') is not None and options['max_age_days'] < 1:
+            problems.append('%s.max_age_days must be 1 or more' % where)
+        problems.extend('%s: %s' % (where, p) for p in kind.check(name, options, supplied.get(name)))
+        entries[name] = (kind, options)
+    for name in sorted(set(supplied) - set(entries)):
+        if name not in catalogue:
+            problems.append('dingtalk_new.%s: no such secret in turnkey_secrets%s' % (name, _suggest(name, catalogue)))
+    _raise(problems, 'invalid turnkey_secrets')
+    return entries
+
+
+def known_keys(entries, values):
+    """Vault variables consumers may name: what the vault holds and what the catalogue makes."""
+    keys = set(values)
+    for name, (kind, _options) in entries.items():
+        keys.update(kind.keys(name))
+        keys.update(kind.kept_keys(name))
+    return keys
+
+
+def kept_keys(entries):
+    return {key for name, (kind, _o) in entries.items() for key in kind.kept_keys(name)}
+
+
+def _vars_of(source):
+    return list(source) if isinstance(source, (list, tuple)) else [source]
+
+
+def validate_consumers(by_host, known):
+    """Check every host's ``turnkey_env_files`` / ``turnkey_podman_secrets`` before anything changes.
+
+    ``by_host``: {host: {'env_files': [...], 'podman_secrets': [...]}} as templated for
+    that host.  Returns the same, normalised.
+    """
+    problems, out = [], {}
+    for host in sorted(by_host):
+        env_files = by_host[host].get('env_files') or []
+        podman = by_host[host].get('podman_secrets') or []
+        if not isinstance(env_files, list) or not isinstance(podman, list):
+            problems.append('%s: turnkey_env_files and turnkey_podman_secrets must be lists' % host)
+            continue
+        for index, entry in enumerate(env_files):
+            where = '%s: turnkey_env_files[%d]' % (host, index)
+            if not isinstance(entry, dict):
+                problems.append('%s must be a mapping with path and values' % where)
+                continue
+            for key in sorted(set(entry) - ENV_FILE_KEYS):
+                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, ENV_FILE_KEYS),
+                                                                        ', '.join(sorted(ENV_FILE_KEYS))))
+            path = entry.get('path')
+            if not isinstance(path, str) or not path.startswith('/'):
+                problems.append('%s.path must be an absolute path' % where)
+            mode = str(entry.get('mode', '0600'))
+            if not (mode.isdigit() and set(mode) <= set('01234567') and len(mode) in (3, 4)):
+                problems.append('%s.mode must be an octal string such as "0600", not %r' % (where, mode))
+            if entry.get('list_format', 'comma') not in ('comma', 'json'):
+                problems.append('%s.list_format must be comma or json' % where)
+            values = entry.get('values')
+            if not isinstance(values, dict) or not values:
+                problems.append('%s.values must map variable names of the file to vault variables' % where)
+                continue
+            for target, source in values.items():
+                if not isinstance(target, str) or not KEY_RE.match(target):
+                    problems.append('%s.values: %r is not a valid environment variable name' % (where, target))
+                for var in _vars_of(source):
+                    if var not in known:
+                        problems.append('%s.values.%s: %s is not defined in the vault or the catalogue%s'
+                                        % (where, target, var, _suggest(var, known)))
+        names = set()
+        for index, entry in enumerate(podman):
+            where = '%s: turnkey_podman_secrets[%d]' % (host, index)
+            if not isinstance(entry, dict):
+                problems.append('%s must be a mapping with name and var' % where)
+                continue
+            for key in sorted(set(entry) - PODMAN_KEYS):
+                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, PODMAN_KEYS),
+                                                                        ', '.join(sorted(PODMAN_KEYS))))
+            name = entry.get('name')
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                problems.append('%s.name %r is not a valid podman secret name (letters, digits, _ . -; at most 64)'
+                                % (where, name))
+            elif name in names:
+                problems.append('%s.name %s is listed twice' % (where, name))
+            names.add(name)
+            if entry.get('var') not in known:
+                problems.append('%s.var: %s is not defined in the vault or the catalogue%s'
+                                % (where, entry.get('var'), _suggest(entry.get('var'), known)))
+        out[host] = {'env_files': env_files, 'podman_secrets': podman}
+    _raise(problems, 'invalid consumers')
+    return out
+
+
+def consumed_keys(spec):
+    keys = set()
+    for entry in spec.get('env_files') or []:
+        for source in (entry.get('values') or {}).values():
+            keys.update(_vars_of(source))
+    keys.update(entry.get('var') for entry in spec.get('podman_secrets') or [])
+    return keys
+
+
+def resolve_consumers(spec, values, kept):
+    """A host's consumer entries with each vault variable replaced by its value."""
+    def value(var):
+        if var in values:
+            return values[var]
+        if var in kept:
+            return []  # old-key lists start empty: the first rotation fills them
+        raise InputError('%s is not in the vault' % var)
+
+    env_files = []
+    for entry in spec.get('env_files') or []:
+        resolved = dict(entry)
+        resolved['values'] = {}
+        for target, source in entry['values'].items():
+            if isinstance(source, (list, tuple)):
+                items = []
+                for var in source:
+                    got = value(var)
+                    items.extend(got if isinstance(got, (list, tuple)) else [got])
+                resolved['values'][target] = items
+            else:
+                resolved['values'][target] = value(source)
+        env_files.append(resolved)
+    podman = []
+    for entry in spec.get('podman_secrets') or []:
+        resolved = {k: v for k, v in entry.items() if k != 'var'}
+        got = value(entry['var'])
+        resolved['data'] = ','.join(got) if isinstance(got, (list, tuple)) else got
+        podman.append(resolved)
+    return {'env_files': env_files, 'podman_secrets': podman}
+
+
+# --------------------------------------------------------------------------- planning
+
+def selected(entries, run_tags):
+    tags = set(run_tags or ('all',))
+    return [name for name, (kind, _o) in sorted(entries.items())
+            if 'all' in tags or tags.intersection(kind.tags)]
+
+
+def due(entries, names, dates, force, now=None):
+    rows = {}
+    for name in names:
+        kind, options = entries[name]
+        row = dict(dates.get(name) or {})
+        row.setdefault('max_age_days', options.get('max_age_days') or kind.max_age_days)
+        rows[name] = row
+    return _rotation.due(rows, names=names, force=force, now=now)
+
+
+def service_record(name, kind, options, values, new, state):
+    options = {k: v for k, v in options.items() if v is not None}
+    record = {'name': name, 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
+              'steps': ['rollback'] if state == 'rollback' else [s for s in kind.steps if s != 'retire'],
+              'module_defaults': {}}
+    if kind.module_group:
+        record['module_defaults'] = {'group/' + kind.module_group: {
+            key: options[key] for key in kind.connection if key in options}}
+    record['options'] = options
+    record.update(kind.record(name, options, values, new))
+    return record
+
+
+def batches(records):
+    out = {}
+    for record in records:
+        out.setdefault(record['group'], []).append(record)
+    return out
+
+
+def group_hosts(group, groups):
+    return [CONTROLLER] if group == CONTROLLER else list(groups.get(group) or [])
+
+
+def check_groups(entries, names, groups):
+    problems = []
+    for name in names:
+        kind = entries[name][0]
+        if kind.group and kind.group != CONTROLLER and not groups.get(kind.group):
+            problems.append('turnkey_secrets.%s: kind %s runs on the hosts of group %s, which has none: add the %s '
+                            'host(s) to the inventory' % (name, kind.name, kind.group, kind.group))
+    _raise(problems, 'invalid inventory')
+
+
+def outcome_of(name, host, outcomes):
+    """A host's outcome for ``name`` (the controller's may have been recorded on any host)."""
+    if host == CONTROLLER:
+        for per_host in outcomes.values():
+            if name in per_host:
+                return per_host[name]
+        return None
+    return (outcomes.get(host) or {}).get(name)
+
+
+UNDONE = ('rolled_back', 'set_failed')
+
+
+def decide(state, results):
+    """Next state of an entry in ``pending``/``rollback`` from its hosts' outcomes."""
+    if state == 'pending':
+        if results and all(r == 'tested' for r in results):
+            return 'tested'
+        if any(r in ('failed', 'rollback_failed') + UNDONE for r in results):
+            return 'dropped' if all(r in UNDONE for r in results) else 'rollback'
+        return 'pending'
+    return 'dropped' if all(r in UNDONE for r in results) else 'rollback'
+
+
+# --------------------------------------------------------------------------- transitions
+
+class Run(object):
+    """One run's view of an environment: the store's values and journal, and the catalogue."""
+
+    def __init__(self, store, entries, now):
+        self.store = store
+        self.entries = entries
+        self.now = _rotation.format_time(now)
+        self.values, self.journal = store.load()
+        self.journal.setdefault('secrets', {})
+        self.journal.setdefault('waiting', [])
+        self.done, self.failed, self.waiting_for_person = [], [], []
+
+    @property
+    def inflight(self):
+        return self.journal['secrets']
+
+    def save(self, updates=None):
+        journal = {k: v for k, v in self.journal.items() if v}
+        self.store.save(updates, journal=journal)
+        if updates:
+            self.values.update(updates)
+
+    # create ------------------------------------------------------------------
+    def create(self, names, supplied):
+        """Store new values as pending (one write) for ``names`` not yet in flight."""
+        changed = False
+        for name in names:
+            if name in self.inflight:
+                continue
+            kind, options = self.entries[name]
+            if kind.name == 'vault':
+                continue  # its own play, after everything else (roles/vault)
+            new = kind.new_values(name, options, self.values, supplied.get(name))
+            if new is None:
+                self.waiting_for_person.append(name)
+                continue
+            self.inflight[name] = {'kind': kind.name, 'state': 'pending' if kind.steps else 'tested',
+                                   'new': new, 'created': self.now}
+            changed = True
+        if changed:
+            self.save()
+
+    def generate_missing(self, names):
+        """deploy.yml: generate what the vault lacks (one write). Returns the names generated."""
+        updates, generated = {}, []
+        for name in names:
+            kind, options = self.entries[name]
+            missing = [key for key in kind.keys(name) if self.values.get(key) in (None, '')]
+            if not missing or not kind.generate:
+                continue
+            new = kind.new_values(name, options, self.values, None)
+            updates.update({key: new[key] for key in missing})
+            generated.append(name)
+        if updates:
+            self.save(updates)
+        return generated
+
+    def service_records(self, names=None, deploy=False):
+        records = []
+        for name, entry in sorted(self.inflight.items()):
+            if entry['state'] in ('pending', 'rollback') and name in self.entries:
+                kind, options = self.entries[name]
+                records.append(service_record(name, kind, options, self.values, entry.get('new') or {}, entry['state']))
+        if deploy:
+            for name in names:
+                kind, options = self.entries[name]
+                if 'set' in kind.steps and all(self.values.get(k) not in (None, '') for k in kind.keys(name)):
+                    current = {k: self.values[k] for k in kind.keys(name)}
+                    record = service_record(name, kind, options, {}, current, 'pending')
+                    record['steps'] = [s for s in record['steps'] if s != 'rollback']
+                    records.append(record)
+        return records
+
+    # promote -----------------------------------------------------------------
+    def promote(self, outcomes, groups, consumer_hosts):
+        """Record the service outcomes; promote what every host tested (one write)."""
+        updates = {}
+        for name, entry in sorted(self.inflight.items()):
+            if entry['state'] not in ('pending', 'rollback', 'tested') or name not in self.entries:
+                continue
+            kind, options = self.entries[name]
+            state = entry['state']
+            if state != 'tested':
+                hosts = group_hosts(kind.group, groups)
+                results = [outcome_of(name, host, outcomes) for host in hosts]
+                state = decide(state, results)
+                missing = [h for h, r in zip(hosts, results) if r is None]
+                if state == 'dropped':
+                    self.failed.append(name)
+                    del self.inflight[name]
+                    continue
+                entry['state'] = state
+                if state == 'rollback':
+                    self.failed.append(name)
+                if missing:
+                    entry['hosts_missing'] = missing
+                if state != 'tested':
+                    continue
+            new = entry.pop('new', {})
+            updates.update(kind.promote(name, options, self.values, new))
+            entry.pop('hosts_missing', None)
+            entry.update(state='promoted', promoted=self.now)
+            self.done.append(name)
+        if self.done:
+            self.journal['waiting'] = sorted(set(self.journal['waiting']) | set(consumer_hosts))
+        if updates or self.done or self.failed:
+            self.save(updates)
+
+    # consumers ---------------------------------------------------------------
+    def deployed(self, ok_hosts, consumers):
+        """Consumer hosts that got the current values; secrets none of whose consumers waits
+        move on (one write).  Returns the secrets whose kinds retire an old credential."""
+        before = list(self.journal['waiting'])
+        self.journal['waiting'] = sorted(set(before) - set(ok_hosts))
+        waiting = set(self.journal['waiting'])
+        retiring = []
+        for name, entry in sorted(self.inflight.items()):
+            if entry['state'] != 'promoted' or name not in self.entries:
+                continue
+            kind, _options = self.entries[name]
+            keys = set(kind.keys(name)) | set(kind.kept_keys(name))
+            if any(keys & consumed_keys(consumers.get(h) or {}) for h in waiting):
+                continue
+            entry['state'] = 'deployed' if 'retire' in kind.steps else 'retired'
+        for name, entry in self.inflight.items():
+            if entry['state'] == 'deployed':
+                retiring.append(name)
+        if before != self.journal['waiting'] or any(e['state'] in ('deployed', 'retired') for e in self.inflight.values()):
+            self.save()
+        return retiring
+
+    def retire_records(self, names):
+        out = []
+        for name in names:
+            kind, options = self.entries[name]
+            record = service_record(name, kind, options, self.values, {k: self.values.get(k) for k in kind.keys(name)},
+                                    'deployed')
+            record['steps'] = ['retire']
+            out.append(record)
+        return out
+
+    # finish ------------------------------------------------------------------
+    def finish(self, retired, groups):
+        """Date what is done in rotation.yml, then drop it from the journal."""
+        for name, entry in self.inflight.items():
+            if entry['state'] == 'deployed' and name in self.entries:
+                hosts = group_hosts(self.entries[name][0].group, groups)
+                if hosts and all(name in (retired.get(h) or ()) for h in hosts):
+                    entry['state'] = 'retired'
+        done = {n: e for n, e in self.inflight.items() if e['state'] == 'retired'}
+        if not done:
+            return []
+        defaults = {n: (self.entries[n][1].get('max_age_days') or self.entries[n][0].max_age_days)
+                    for n in done if n in self.entries}
+        self.store.record_dates({n: e.get('promoted') or self.now for n, e in done.items()}, defaults)
+        for name in done:
+            del self.inflight[name]
+        self.save()
+        return sorted(done)

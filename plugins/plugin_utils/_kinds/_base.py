@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a secret kind declares; every kind is one file in this package (see __init__.py).
+
+The engine (``_engine.py``) only ever asks a kind these questions, so a kind's rotation
+is read in one place: its file here and its task file
+``roles/rotation/tasks/kinds/<name>.yml`` (which calls the service role's
+``tasks_from: set|test|rollback|retire``).
+"""
+
+from __future__ import annotations
+
+from ansible_collections.turnkey.secrets.plugins.module_utils._generate import generate as generate_value
+
+# Options every kind accepts besides its own.
+COMMON_OPTIONS = {
+    'kind': {'type': 'str', 'required': True},
+    'max_age_days': {'type': 'int'},
+}
+GENERATE_OPTION = {'generate': {'type': 'str'}}
+
+
+class Kind(object):
+    name = ''
+    # Run tags that select the kind (besides "all").
+    tags = ()
+    # Inventory group whose hosts run the kind's service steps; 'controller' runs them
+    # once on the controller; None: the kind has no service (consumers only).
+    group = None
+    # The service steps its task file implements, among set, test, rollback, retire.
+    steps = ()
+    # Kind of generated values (turnkey.secrets.generate); None: a person supplies them.
+    generate = None
+    max_age_days = 180
+    # Options of its catalogue entries (ArgumentSpecValidator format), besides COMMON_OPTIONS.
+    options = {}
+    # Options handed to the service modules through module_defaults, and their action group.
+    connection = ()
+    module_group = None
+
+    def spec(self):
+        spec = dict(COMMON_OPTIONS)
+        if self.generate:
+            spec.update(GENERATE_OPTION)
+        spec.update(self.options)
+        return spec
+
+    def keys(self, name):
+        """Vault variables holding the current value, the one the rotation replaces first."""
+        return ('vault_%s' % name,)
+
+    def kept_keys(self, name):
+        """Vault variables of old values the kind keeps valid (lists, empty at first)."""
+        return ()
+
+    def check(self, name, options, supplied):
+        """Problems of an entry beyond its option types (messages without values)."""
+        return []
+
+    def new_values(self, name, options, current, supplied):
+        """The values the create step stores as pending: {key: value}; None when a person
+        has to supply them and has not yet."""
+        kind = options.get('generate') or self.generate
+        return {key: generate_value(kind) for key in self.keys(name)}
+
+    def promote(self, name, options, current, new):
+        """Vault variables written when the new values become current."""
+        return dict(new)
+
+    def record(self, name, options, current, new):
+        """What the kind's task file needs for its steps (values included; never logged)."""
+        key = self.keys(name)[0]
+        return {'new': new.get(key), 'old': current.get(key)}
+
+
+def keep_previous(current, old_key, list_key, new_value, keep):
+    """``list_key`` after a promotion: the old current value first, trimmed to ``keep``."""
+    old = current.get(old_key)
+    previous = [old] if old and old != new_value else []
+    kept = previous + [v for v in (current.get(list_key) or []) if v != new_value]
+    return kept[:keep]

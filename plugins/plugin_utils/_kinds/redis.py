@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""redis: the password of a Redis ACL user (role turnkey.secrets.redis_credentials).
+
+Redis accepts several passwords per user: set adds the new one beside the old, test
+authenticates with it, rollback removes it again, and retire (once every consumer has the
+new one) drops every other password.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
+
+CONNECTION_SPEC = {
+    'login_host': {'type': 'str'},
+    'login_port': {'type': 'int'},
+    'login_user': {'type': 'str'},
+    'login_password': {'type': 'str', 'no_log': True},
+    'tls': {'type': 'bool'},
+    'validate_certs': {'type': 'bool'},
+    'ca_certs': {'type': 'path'},
+    'connect_timeout': {'type': 'int'},
+}
+
+
+class Redis(Kind):
+    name = 'redis'
+    tags = ('redis',)
+    group = 'redis'
+    steps = ('set', 'test', 'rollback', 'retire')
+    generate = 'urlsafe:32'
+    max_age_days = 180
+    options = dict(CONNECTION_SPEC, user={'type': 'str', 'default': 'default'},
+                   persist={'type': 'str', 'default': 'acl_save', 'choices': ['auto', 'acl_save', 'config_rewrite', 'none']})
+    connection = tuple(CONNECTION_SPEC)
+    module_group = 'turnkey.secrets.redis'
+
+    def record(self, name, options, current, new):
+        out = super(Redis, self).record(name, options, current, new)
+        out.update(user=options['user'], persist=options['persist'])
+        return out

@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) turnkey.secrets contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The vault_file store: values and the rotation journal in one ansible-vault file.
+
+The journal is the top-level variable ``turnkey_rotation_journal`` of the encrypted
+``vault.yml``: every change of state is written together with the values it describes,
+in one atomic replacement of that file.  Dates live in the plain ``rotation.yml``; the
+journal keeps an entry until its date is written there, so the two never disagree for
+longer than a run.  The lock is a file beside the inventory (``_lock.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _rotation, _vault
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_vars
+
+JOURNAL = 'turnkey_rotation_journal'
+
+
+class VaultFile(object):
+    def __init__(self, vault_file, rotation_file, passwords, vault_id=None):
+        self.path = os.path.abspath(os.path.expanduser(vault_file))
+        self.rotation_file = os.path.abspath(os.path.expanduser(rotation_file))
+        self.passwords = [p for p in passwords if p]
+        self.vault_id = vault_id
+        self.text = None
+        self.password = None
+        self.label = vault_id
+        self.exists = False
+
+    def load(self):
+        """``(values, journal)``: the vault's variables (journal removed) and the journal."""
+        _vault.require_libraries()
+        data = _atomic.read_bytes(self.path)
+        if data is None:
+            self.text, self.exists = '---\n', False
+            self.password = self.passwords[0] if self.passwords else None
+            return {}, {}
+        self.exists = True
+        text, blobs = _vault.find_blobs(data, self.path, inline=False)
+        if not blobs:
+            raise InputError('%s is not an ansible-vault encrypted file: encrypt it (ansible-vault encrypt) before rotating'
+                             % self.path)
+        used = blobs[0].open(self.passwords)
+        if used is None:
+            raise InputError('%s: the vault password does not decrypt it (wrong password file or vault-id)' % self.path)
+        self.password = self.passwords[used]
+        self.label = self.vault_id or blobs[0].label
+        try:
+            self.text = blobs[0].plaintext.decode('utf-8')
+        except UnicodeDecodeError:
+            raise InputError('%s does not hold UTF-8 text once decrypted' % self.path) from None
+        values = dict(_vault_vars.parse_values(self.text, self.path))
+        journal = values.pop(JOURNAL, None) or {}
+        if not isinstance(journal, dict):
+            raise InputError('%s: %s is not a mapping; restore the file from git' % (self.path, JOURNAL))
+        return values, journal
+
+    def save(self, updates=None, removals=(), journal=None):
+        """One atomic write of the vault: ``updates`` set, ``removals`` gone, the journal
+        replaced (removed when empty)."""
+        if self.password is None:
+            raise InputError('no vault password to encrypt %s with: give turnkey_vault_password_file' % self.path)
+        updates = dict(updates or {})
+        removals = list(removals)
+        if journal:
+            updates[JOURNAL] = journal
+        else:
+            removals.append(JOURNAL)
+        new_text = _vault_vars.edit_text(self.text, self.path, _vault_vars.plain(updates),
+                                         [k for k in removals if k not in updates])
+        envelope = _vault.seal(new_text.encode('utf-8'), self.password, self.label)
+        if self.exists:
+            _atomic.atomic_write(self.path, envelope)
+        else:
+            _atomic.atomic_write(self.path, envelope, mode=0o600)
+            self.exists = True
+        self.text = new_text
+
+    def dates(self):
+        data = _rotation.read_table(self.rotation_file)
+        return data.get('turnkey_rotation') or {}
+
+    def record_dates(self, stamps, defaults):
+        """``stamps``: {name: rotated_at}; ``defaults``: {name: max_age_days} for new rows."""
+        return _rotation.stamp(self.rotation_file, stamps, defaults)
