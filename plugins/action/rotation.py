@@ -20,7 +20,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Tur
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _lock, _vault_tree, _vault_vars
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
 
-STEPS = ('plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
+STEPS = ('recover', 'plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
                   'consumer_group', 'consumers', 'names'))
@@ -54,8 +54,10 @@ class ActionModule(ActionBase):
             result.update(getattr(self, '_' + step)(args, task_vars))
         except TurnkeyError as exc:
             result.update(failed=True, changed=False, msg=exc.msg)
-        # Plans and consumer specs carry values: censored in every callback.
-        result['_ansible_no_log'] = True
+        # Plans and consumer specs carry values: censored in every callback.  Errors never
+        # hold a value, and the operator must read them.
+        if not result.get('failed'):
+            result['_ansible_no_log'] = True
         return result
 
     # helpers -----------------------------------------------------------------
@@ -147,7 +149,7 @@ class ActionModule(ActionBase):
                                         for n in generated})
             records = run.service_records(names, deploy=True)
             run.journal['waiting'] = sorted(set(run.journal['waiting']) | set(consumers))
-            run.save()
+            run.save('deploy')
         else:
             run.create(rotate_due, supplied)
             records = run.service_records()
@@ -204,6 +206,19 @@ class ActionModule(ActionBase):
         finished = run.finish(retired, groups)
         return {'changed': bool(finished), 'finished': finished, 'waiting': run.journal['waiting'],
                 'inflight': {n: e['state'] for n, e in run.inflight.items()}}
+
+    def _recover(self, args, task_vars):
+        put_back = False
+        if not self._task.check_mode and args.get('vault_password_file'):
+            # The inventory directory: where rotate.yml's vault step rekeys (roles/vault's vault_paths).
+            inventory = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(str(args['vault_file'])))))
+            put_back = _vault_tree.finish_switch([inventory], str(args['vault_password_file']))
+        if put_back:
+            # The rotation is complete: date it here, this run cannot plan (no vault values).
+            raw = task_vars.get('turnkey_secrets') or {}
+            names = [str(n) for n, spec in raw.items() if isinstance(spec, dict) and spec.get('kind') == 'vault']
+            self._vault_done(dict(args, names=names), task_vars)
+        return {'changed': put_back, 'put_back': put_back}
 
     def _vault_done(self, args, task_vars):
         names = [str(n) for n in args.get('names') or []]

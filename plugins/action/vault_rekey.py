@@ -45,7 +45,7 @@ class ActionModule(ActionBase):
             new = args['new_vault_password']
             return _vault_tree.rotate_password_file(
                 args['rotate_password_file'], args['paths'], new_password=None if new is None else str(new),
-                kind=args['new_vault_password_kind'], **common)
+                kind=args['new_vault_password_kind'], switch_vars_files=args['switch_vars_files'], **common)
         old = self._password(args, 'old', old_id)
         new = self._password(args, 'new', new_id or old_id)
         return _vault_tree.rekey_tree(args['paths'], [old], new, **common)

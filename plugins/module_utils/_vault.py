@@ -320,6 +320,7 @@ REKEY_SPEC = dict(
         old_vault_id=dict(type='str'),
         new_vault_id=dict(type='str'),
         rotate_password_file=dict(type='path', no_log=False),
+        switch_vars_files=dict(type='bool', default=False),
         new_vault_password_kind=dict(type='str', default='urlsafe:32', no_log=False),
         backup=dict(type='bool', default=False),
     ),

@@ -21,7 +21,9 @@ promotion (or a deployment): every run with work deploys them, and a secret leav
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -319,11 +321,12 @@ class Run(object):
     def inflight(self):
         return self.journal['secrets']
 
-    def save(self, updates=None):
+    def save(self, transition, updates=None):
         journal = {k: v for k, v in self.journal.items() if v}
         self.store.save(updates, journal=journal)
         if updates:
             self.values.update(updates)
+        checkpoint(transition)
 
     # create ------------------------------------------------------------------
     def create(self, names, supplied):
@@ -343,7 +346,7 @@ class Run(object):
                                    'new': new, 'created': self.now}
             changed = True
         if changed:
-            self.save()
+            self.save('create')
 
     def generate_missing(self, names):
         """deploy.yml: generate what the vault lacks (one write). Returns the names generated."""
@@ -357,7 +360,7 @@ class Run(object):
             updates.update({key: new[key] for key in missing})
             generated.append(name)
         if updates:
-            self.save(updates)
+            self.save('generate', updates)
         return generated
 
     def service_records(self, names=None, deploy=False):
@@ -409,7 +412,7 @@ class Run(object):
         if self.done:
             self.journal['waiting'] = sorted(set(self.journal['waiting']) | set(consumer_hosts))
         if updates or self.done or self.failed:
-            self.save(updates)
+            self.save('promote', updates)
 
     # consumers ---------------------------------------------------------------
     def deployed(self, ok_hosts, consumers):
@@ -431,7 +434,7 @@ class Run(object):
             if entry['state'] == 'deployed':
                 retiring.append(name)
         if before != self.journal['waiting'] or any(e['state'] in ('deployed', 'retired') for e in self.inflight.values()):
-            self.save()
+            self.save('deployed')
         return retiring
 
     def retire_records(self, names):
@@ -458,7 +461,23 @@ class Run(object):
         defaults = {n: (self.entries[n][1].get('max_age_days') or self.entries[n][0].max_age_days)
                     for n in done if n in self.entries}
         self.store.record_dates({n: e.get('promoted') or self.now for n, e in done.items()}, defaults)
+        checkpoint('dated')
         for name in done:
             del self.inflight[name]
-        self.save()
+        self.save('finish')
         return sorted(done)
+
+
+def checkpoint(transition):
+    """Test hook: with ``_TURNKEY_ROTATION_TEST_PAUSE=<transition>`` (and a marker file in
+    ``_TURNKEY_ROTATION_TEST_MARKER``) the run stops right after that journal write, so
+    the kill tests can kill it exactly there: create, generate, promote, deployed, dated,
+    finish."""
+    marker = os.environ.get('_TURNKEY_ROTATION_TEST_MARKER')
+    if not marker or os.environ.get('_TURNKEY_ROTATION_TEST_PAUSE') != transition:
+        return
+    with open(marker, 'w') as handle:
+        handle.write(transition)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -31,7 +31,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._generate import g
 
 # Never rekeyed: editor and ansible backups (``file.1234.2024-01-01@10:00:00~``) keep
 # the old password on purpose, and version control internals are not ours.
-SKIP_NAMES = ('*~', '*.swp', '.*.tmp')
+SKIP_NAMES = ('*~', '*.swp', '.*.tmp', '.*.turnkey-next', '.*.turnkey-prev')
 SKIP_DIRS = ('.git', '.hg', '.svn')
 MAX_LISTED_ERRORS = 5
 
@@ -199,11 +199,39 @@ def rekey_tree(paths, passwords, new_password, old_vault_id=None, new_vault_id=N
     return result
 
 
+NEXT, PREV = '.turnkey-next', '.turnkey-prev'
+
+
+def _side(path, suffix):
+    """``dir/.name<suffix>``: hidden and without a vars extension, so no vars loader reads it."""
+    return os.path.join(os.path.dirname(path), '.' + os.path.basename(path) + suffix)
+
+
+def loaded_at_start(real):
+    """Whole-file vault blobs in vars files: ansible-playbook decrypts them when it loads
+    the inventory, before any task can help, so they must open with the password file
+    at every instant of a rotation."""
+    return os.path.splitext(real)[1].lower() in _vault.VARS_SUFFIXES or not os.path.splitext(real)[1]
+
+
 def rotate_password_file(password_file, paths, new_password=None, kind='urlsafe:32', old_vault_id=None,
-                         new_vault_id=None, exclude=(), backup=False, check_mode=False, checkpoint=None):
-    """Rotate the vault password kept in ``password_file`` and rekey every blob under ``paths``."""
+                         new_vault_id=None, exclude=(), backup=False, check_mode=False, checkpoint=None,
+                         switch_vars_files=False):
+    """Rotate the vault password kept in ``password_file`` and rekey every blob under ``paths``.
+
+    With ``switch_vars_files`` (rotate.yml: the run's own inventory is under ``paths``),
+    whole encrypted vars files are rekeyed last, in a switch that keeps each loadable with
+    whatever the password file holds at any instant: their rekeyed copies are written
+    beside them (``.NAME.turnkey-next``), then they move aside (``.NAME.turnkey-prev``: a
+    run started now loads none of them and finishes the switch, see ``finish_switch``),
+    the password file is swapped, then the copies take their place.
+    """
     path = os.path.abspath(os.path.expanduser(password_file))
     pending_path, previous_path = path + '.new', path + '.old'
+    if switch_vars_files and not check_mode and finish_switch(paths, path):
+        return dict(changed=True, password_file=path, password_rotated=True, resumed=True, files_rekeyed=0,
+                    inline_rekeyed=0, changed_files=[], backup_files=[], up_to_date=0, files_scanned=0,
+                    diff=[], previous_password_file=previous_path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -231,30 +259,118 @@ def rotate_password_file(password_file, paths, new_password=None, kind='urlsafe:
 
     def write_pending():
         # Only once every blob is known to open: a wrong password leaves no trace.
-        if rotating and not resumed:
+        if rotating and not os.path.exists(pending_path):
             _atomic.atomic_write(pending_path, new + b'\n', mode=mode, owner=st.st_uid, group=st.st_gid)
             if checkpoint:
                 checkpoint('new_password')
 
     candidates = [old] + [p for p in (pending, previous) if p is not None]
+    skip = [path, pending_path, previous_path]
+    switched = []
+    if switch_vars_files:
+        for _shown, real, _explicit in collect(paths, exclude, skip):
+            data = _atomic.read_bytes(real)
+            if loaded_at_start(real) and data and data.lstrip().startswith(b'$ANSIBLE_VAULT'):
+                switched.append(real)
     result = rekey_tree(paths, candidates, new, old_vault_id, new_vault_id, exclude, backup, check_mode,
-                        skip=(path, pending_path, previous_path), checkpoint=checkpoint, before_write=write_pending)
+                        skip=skip + switched, checkpoint=checkpoint, before_write=write_pending)
+    todo, written = [], len(result['changed_files'])
+    if switched:
+        preview = rekey_tree(switched, candidates, new, old_vault_id, new_vault_id, check_mode=True)
+        todo = [f for f in switched if f in {os.path.realpath(c) for c in preview['changed_files']} or
+                os.path.abspath(f) in preview['changed_files']]
+        result['files_rekeyed'] += preview['files_rekeyed']
+        result['changed_files'] += preview['changed_files']
+        result['changed'] = result['changed'] or preview['changed']
     result.update(password_file=path, password_rotated=rotating, resumed=resumed, previous_password_file=None)
     result['changed'] = result['changed'] or rotating or resumed
     if check_mode:
         return result
     if rotating:
+        write_pending()
         if checkpoint:
             checkpoint('rekeyed')
-        _atomic.atomic_write(previous_path, _atomic.read_bytes(path), mode=mode, owner=st.st_uid, group=st.st_gid)
+        for count, real in enumerate(todo, written + 1):
+            _write_next(real, candidates, new, new_vault_id)
+            if checkpoint:
+                checkpoint('file:%d' % count)
+        if todo and checkpoint:
+            checkpoint('next')
+        for real in todo:
+            os.replace(real, _side(real, PREV))
+            _fsync_dir(os.path.dirname(real))
+        if todo and checkpoint:
+            checkpoint('aside')
+        _swap_password(path, pending_path, previous_path, mode, st, checkpoint)
+        finish_switch(paths, path)
         result['previous_password_file'] = previous_path
-        if checkpoint:
-            checkpoint('swap')
-        os.replace(pending_path, path)
-        _fsync_dir(os.path.dirname(path))
     elif resumed:
         os.unlink(pending_path)
     return result
+
+
+def _write_next(real, candidates, new, new_vault_id):
+    data = _atomic.read_bytes(real)
+    text, blobs = _vault.find_blobs(data, real, inline=False)
+    for blob in blobs:
+        if blob.open(list(candidates) + [new]) is None:
+            raise InputError('%s no longer opens with the old or the new vault password; nothing more was changed' % real)
+    sealed = _vault.replace(text, [(blob, _vault.seal(blob.plaintext, new, new_vault_id if new_vault_id is not None else blob.label))
+                                   for blob in blobs])
+    st = os.stat(real)
+    _atomic.atomic_write(_side(real, NEXT), sealed.encode('utf-8'), mode=stat.S_IMODE(st.st_mode), owner=st.st_uid,
+                         group=st.st_gid)
+
+
+def _swap_password(path, pending_path, previous_path, mode, st, checkpoint):
+    if not os.path.exists(pending_path):
+        return
+    _atomic.atomic_write(previous_path, _atomic.read_bytes(path), mode=mode, owner=st.st_uid, group=st.st_gid)
+    if checkpoint:
+        checkpoint('swap')
+    os.replace(pending_path, path)
+    _fsync_dir(os.path.dirname(path))
+    if checkpoint:
+        checkpoint('swapped')
+
+
+def _side_files(paths, suffix):
+    found = []
+    for given in paths:
+        top = os.path.expanduser(str(given))
+        for root, dirs, files in os.walk(top) if os.path.isdir(top) else ():
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
+            found += [os.path.join(root, f) for f in files if f.startswith('.') and f.endswith(suffix)]
+    return sorted(found)
+
+
+def finish_switch(paths, password_file):
+    """Finish the vars-file switch of an interrupted vault password rotation.
+
+    The files on disk say how far it got: a ``.NAME.turnkey-next`` copy whose ``NAME`` is
+    aside means the password file is swapped next (when ``.new`` is still there) and the
+    copy takes its place; copies beside a ``NAME`` still in place are from before the
+    switch and go; ``.turnkey-prev`` leftovers of a finished switch go.  Returns True when
+    it had to put files back (the running ansible-playbook then loaded none of them).
+    """
+    nexts = _side_files(paths, NEXT)
+    base = {n: os.path.join(os.path.dirname(n), os.path.basename(n)[1:-len(NEXT)]) for n in nexts}
+    aside = [n for n in nexts if not os.path.exists(base[n])]
+    if aside:
+        path = os.path.abspath(os.path.expanduser(password_file))
+        if os.path.exists(path + '.new'):
+            st = os.stat(path)
+            _swap_password(path, path + '.new', path + '.old', (stat.S_IMODE(st.st_mode) & 0o600) or 0o600, st, None)
+        for n in aside:
+            os.replace(n, base[n])
+            _fsync_dir(os.path.dirname(n))
+    for n in nexts:
+        if n not in aside:
+            os.unlink(n)
+    for p in _side_files(paths, PREV):
+        if os.path.exists(os.path.join(os.path.dirname(p), os.path.basename(p)[1:-len(PREV)])):
+            os.unlink(p)
+    return bool(aside)
 
 
 def _fsync_dir(directory):
@@ -270,7 +386,8 @@ def pause_from_environment():
 
     The integration tests kill ansible-playbook with SIGKILL while it waits here, to
     prove that a run interrupted at that point is finished by the next one.  Points:
-    ``new_password``, ``file:N`` (after N files written), ``rekeyed``, ``swap``.
+    ``new_password``, ``file:N`` (after N files written), ``rekeyed``, ``next``, ``aside``,
+    ``swap``, ``swapped``.
     """
     point = os.environ.get('_TURNKEY_VAULT_TEST_PAUSE')
     marker = os.environ.get('_TURNKEY_VAULT_TEST_MARKER')

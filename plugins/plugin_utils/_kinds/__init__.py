@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds import (
-    dingtalk, django_secret_key, fernet_key, generic, htpasswd, postgres, redis, vault)
+    dingtalk, django_secret_key, fernet_key, generic, htpasswd, postgres, postgres_alternating, redis, vault)
 
 KINDS = {kind.name: kind for kind in (
     htpasswd.Htpasswd(),
     django_secret_key.DjangoSecretKey(),
     fernet_key.FernetKey(),
     postgres.Postgres(),
+    postgres_alternating.PostgresAlternating(),
     redis.Redis(),
     dingtalk.DingTalk(),
     vault.Vault(),
