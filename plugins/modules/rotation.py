@@ -66,7 +66,7 @@ options:
     type: bool
     default: false
   dingtalk_new:
-    description: New DingTalk pairs, C({<secret name>: {url, secret}}).
+    description: "New DingTalk pairs, C({<secret name>: {url, secret}})."
     type: dict
   dingtalk_new_url:
     description: The new webhook URL when the environment has one DingTalk robot.

@@ -98,6 +98,12 @@ def validate_catalogue(catalogue, supplied=None):
             problems.append('%s.max_age_days must be 1 or more' % where)
         problems.extend('%s: %s' % (where, p) for p in kind.check(name, options, supplied.get(name)))
         entries[name] = (kind, options)
+    owners = {}
+    for name, (kind, _options) in sorted(entries.items()):
+        for key in tuple(kind.keys(name)) + tuple(kind.kept_keys(name)):
+            if key in owners:
+                problems.append('turnkey_secrets.%s and turnkey_secrets.%s both store %s: rename one' % (owners[key], name, key))
+            owners.setdefault(key, name)
     for name in sorted(set(supplied) - set(entries)):
         if name not in catalogue:
             problems.append('dingtalk_new.%s: no such secret in turnkey_secrets%s' % (name, _suggest(name, catalogue)))

@@ -28,7 +28,9 @@ class Kind(object):
     # Inventory group whose hosts run the kind's service steps; 'controller' runs them
     # once on the controller; None: the kind has no service (consumers only).
     group = None
-    # The service steps its task file implements, among set, test, rollback, retire.
+    # The service steps its task file implements, among set, test, rollback, retire.  A kind
+    # with set has rollback (a no-op where set's change is harmless): a failed test is
+    # then undone on every host before the pending value is dropped.
     steps = ()
     # Kind of generated values (turnkey.secrets.generate); None: a person supplies them.
     generate = None
