@@ -15,13 +15,14 @@ def module_env():
     return env
 
 
-def start(module, args, workdir):
-    """Popen of ``module`` with ``args`` (written to a 0600 file in ``workdir``)."""
+def start(module, args, workdir, prefix=()):
+    """Popen of ``module`` with ``args`` (written to a 0600 file in ``workdir``), run under ``prefix``
+    (e.g. strace) when given."""
     path = os.path.join(str(workdir), 'args-%s.json' % secrets.token_hex(6))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, 'w') as handle:
         json.dump({'ANSIBLE_MODULE_ARGS': args}, handle)
-    return subprocess.Popen([sys.executable, os.path.join(ROOT, 'plugins', 'modules', module + '.py'), path],
+    return subprocess.Popen(list(prefix) + [sys.executable, os.path.join(ROOT, 'plugins', 'modules', module + '.py'), path],
                             env=module_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
