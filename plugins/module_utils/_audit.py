@@ -17,19 +17,21 @@ from __future__ import annotations
 import os
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_hosts import check_host_files
-from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import INVENTORY_EXTENSIONS, scan_inventory_file
-from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import RULES, SEVERITIES, Audit, match_line, render, secretish
+from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import INVENTORY_EXTENSIONS, _yaml, scan_inventory_file
+from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import (
+    RULES, SEVERITIES, TEXT_EXTENSIONS_YAML, Audit, match_line, render, secretish, task_literals)
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_tree import (
     DEFAULT_EXCLUDE, DEFAULT_GITIGNORE_REQUIRED, DEFAULT_SECRET_FILES, DEFAULT_VAULT_PASSWORD_FILES, SAFE_SUFFIXES,
     _split_z, _under, check_gitignore, check_password_file_mode, excluded, git, git_toplevel, is_secret_file, read_text,
     scan_content, scan_history, walk)
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+from ansible_collections.turnkey.secrets.plugins.module_utils._redact import fingerprint
 from ansible_collections.turnkey.secrets.plugins.module_utils._rotation import due
 
 # Names kept importable from here for the module, the role and the tests.
 __all__ = ['DEFAULT_EXCLUDE', 'DEFAULT_GITIGNORE_REQUIRED', 'DEFAULT_SECRET_FILES', 'DEFAULT_VAULT_PASSWORD_FILES',
            'RULES', 'SEVERITIES', 'Audit', 'audit', 'check_host_files', 'check_rotation', 'excluded', 'match_line',
-           'render', 'scan_inventory_file', 'secretish']
+           'render', 'scan_inventory_file', 'scan_task_literals', 'secretish']
 
 
 # --------------------------------------------------------------------------- rotation
@@ -80,12 +82,30 @@ def _scan_tree(audit_, root, is_top, params, exclude, inventories, scanned):
             continue
         scanned['files'] += 1
         # Inventory files get the sharper inventory rules instead of the assignment heuristics.
-        tree_keys |= scan_content(audit_, rel, text, assignments=not _under(rel, rel_inventories))
+        in_inventory = _under(rel, rel_inventories)
+        tree_keys |= scan_content(audit_, rel, text, assignments=not in_inventory)
+        if not in_inventory and rel.endswith(TEXT_EXTENSIONS_YAML):
+            scan_task_literals(audit_, rel, text)
     if is_top:
         check_gitignore(audit_, root, params.get('gitignore_required') or DEFAULT_GITIGNORE_REQUIRED)
         if params.get('git_history'):
             scanned['commits'] = scan_history(audit_, root, tree_keys, secret_patterns, tracked, rel_inventories)
     return tracked
+
+
+def scan_task_literals(audit_, relpath, text):
+    """``literal-secret-in-task``: a secret written as literal text in a task argument of a
+    playbook or role.  It replaces the vaguer ``password-assignment`` finding of the same line."""
+    lines = set()
+    for line, key, module, value in task_literals(text, _yaml()):
+        lines.add(line)
+        audit_.add('literal-secret-in-task', relpath,
+                   'task argument %s of %s is literal text: ansible prints the source lines of a failing task '
+                   '(no_log or not); pass it through a vault variable ("{{ vault_... }}")' % (key, module),
+                   line=line, excerpt='%s: \u2026' % key, dedup=fingerprint(value))
+    if lines:
+        audit_.findings[:] = [f for f in audit_.findings if not (
+            f['rule'] == 'password-assignment' and f['path'] == relpath and f['line'] in lines and not f['commit'])]
 
 
 def _scan_password_files(audit_, root, bases, tracked, params, exclude):

@@ -34,6 +34,7 @@ RULES = {
     'secret-file-missing': 'low',
     'secret-overdue': 'high',
     'secret-never-rotated': 'medium',
+    'literal-secret-in-task': 'high',
 }
 
 SEC_RE = re.compile(r'(?<![0-9A-Za-z])SEC[0-9a-fA-F]{64}(?![0-9A-Za-z])')
@@ -222,3 +223,110 @@ def render(finding):
     if finding['allowed']:
         text += ' (allowed: %s)' % finding['allow_reason']
     return text
+
+
+# --------------------------------------------------------------------------- literal task arguments
+
+# Options that take a secret whatever their value looks like (collection modules and common ones).
+SECRET_OPTIONS = frozenset((
+    'password', 'passwd', 'login_password', 'new_password', 'previous_password', 'old_password', 'admin_password',
+    'secret', 'secret_key', 'client_secret', 'token', 'api_token', 'api_key', 'access_token', 'private_key',
+    'passphrase', 'vault_password', 'webhook_secret'))
+# module name suffix -> {option: 'any' (every literal below is a secret) or 'named' (a literal
+# below is a secret when its key is secret-like or it looks like a credential)}.
+MODULE_SECRET_OPTIONS = {
+    'podman_secret': {'data': 'any', 'value': 'any'},
+    'fernet_rotate': {'keys': 'any'},
+    'env_file': {'values': 'named'},
+    'dingtalk_webhook': {'url': 'any', 'secret': 'any', 'webhook': 'any'},
+}
+TASK_KEYWORDS = frozenset((
+    'name', 'action', 'local_action', 'args', 'any_errors_fatal', 'async', 'become', 'become_exe', 'become_flags',
+    'become_method', 'become_user', 'changed_when', 'check_mode', 'collections', 'connection', 'debugger', 'delay',
+    'delegate_facts', 'delegate_to', 'diff', 'environment', 'failed_when', 'ignore_errors', 'ignore_unreachable',
+    'listen', 'loop', 'loop_control', 'module_defaults', 'no_log', 'notify', 'poll', 'port', 'register',
+    'remote_user', 'retries', 'run_once', 'tags', 'throttle', 'timeout', 'until', 'vars', 'when'))
+PLAY_TASK_LISTS = ('pre_tasks', 'roles', 'tasks', 'post_tasks', 'handlers')
+BLOCK_KEYS = ('block', 'rescue', 'always')
+_KV_RE = re.compile(r'''(?P<key>[A-Za-z_]\w*)=(?P<value>"[^"]*"|'[^']*'|\S+)''')
+
+
+def _templated(text):
+    return '{{' in text or '{%' in text
+
+
+def _task_nodes(node, yaml):
+    """Task mappings reachable from a playbook or task-list node (plays, blocks, handlers)."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _task_nodes(item, yaml)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    keys = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    if 'hosts' in keys or any(k in keys for k in BLOCK_KEYS):
+        for key in PLAY_TASK_LISTS + BLOCK_KEYS:
+            if key in keys and key != 'roles':
+                yield from _task_nodes(keys[key], yaml)
+        return
+    yield node
+
+
+def _literal_args(module, args_node, yaml, strict=None):
+    """(key, value node, value) of literal secrets in the arguments of one task; ``strict`` is
+    the kind of the enclosing module-specific secret option, if any."""
+    short = module.rsplit('.', 1)[-1]
+    special = MODULE_SECRET_OPTIONS.get(short, {})
+    if isinstance(args_node, yaml.ScalarNode) and args_node.tag == 'tag:yaml.org,2002:str':
+        # free-form "key=value key=value" arguments
+        for m in _KV_RE.finditer(args_node.value):
+            key, value = m.group('key'), m.group('value').strip('"\'')
+            if value and not _templated(value) and (key in SECRET_OPTIONS or special.get(key) == 'any'
+                                                   or (secretish(key) and _plausible(value))):
+                yield key, args_node, value
+        return
+    if isinstance(args_node, yaml.SequenceNode):
+        for item in args_node.value:
+            yield from _literal_args(module, item, yaml, strict)
+        return
+    if not isinstance(args_node, yaml.MappingNode):
+        return
+    for key_node, value_node in args_node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ''
+        kind = special.get(key) or strict
+        if isinstance(value_node, yaml.ScalarNode):
+            value = value_node.value
+            if value_node.tag not in ('tag:yaml.org,2002:str', '!unsafe') or not value.strip() or _templated(value):
+                continue
+            if key in ('url', 'webhook') and 'access_token=' not in value and kind != 'any':
+                continue
+            if kind == 'any' or key in SECRET_OPTIONS or secretish(key) and (kind == 'named' or _plausible(value)) \
+                    or kind == 'named' and _plausible(value) \
+                    or ('access_token=' in value and not is_reference(value)):
+                yield key, value_node, value
+        else:
+            # Lists and mappings below (users, secrets, env values, a key list) keep the kind.
+            yield from _literal_args(module, value_node, yaml, kind)
+
+
+def task_literals(text, yaml):
+    """``(line, option, module, value)`` for every literal secret in a task argument of a
+    playbook or task file (``text``); values are for fingerprints only.  YAML that does not
+    parse, or is not a playbook or task list, gives nothing."""
+    try:
+        docs = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return []
+    found = []
+    for doc in docs:
+        if not isinstance(doc, yaml.SequenceNode):
+            continue
+        for task in _task_nodes(doc, yaml):
+            pairs = [(k.value, v) for k, v in task.value if isinstance(k, yaml.ScalarNode)]
+            modules = [(k, v) for k, v in pairs if k not in TASK_KEYWORDS and not k.startswith('with_')]
+            extra = [v for k, v in pairs if k == 'args']
+            for module, args in modules[:1]:
+                for node in [args] + extra:
+                    for key, value_node, value in _literal_args(module, node, yaml):
+                        found.append((value_node.start_mark.line + 1, key, module, value))
+    return found
