@@ -47,7 +47,7 @@ options:
       - The value of the secret. Podman stores 1 to 511999 bytes; an empty or larger value fails
         before anything is changed.
       - Text, stored as UTF-8 byte for byte (a trailing newline is kept). A value containing a NUL
-        character (for example a trailing C(\\0) left by an encoding step) is refused: consumers reading
+        character (for example a trailing one left by an encoding step) is refused, because consumers reading
         the secret as an environment variable or a C string would cut it there. Give binary values
         through O(path).
       - Mutually exclusive with O(path) and O(env).
@@ -59,7 +59,7 @@ options:
         byte for byte.
       - Must be a regular file and not a symbolic link (opened with C(O_NOFOLLOW)), so a link planted by a
         user who can write the directory cannot make the module copy another file, such as a root-only
-        one, into a secret; give the link's target instead. The directories above it are trusted: keep
+        one, into a secret; give the link's target instead. The directories above it are trusted, so keep
         them writable by root (or their owner) only.
     type: path
   env:

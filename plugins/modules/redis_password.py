@@ -110,7 +110,7 @@ options:
         (C(CONFIG GET aclfile) and C(dir)), the file's previous mode and owner are put back right after,
         see RV(acl_file). Otherwise the module warns, and the file must be checked on the Redis host.
         Redis has no way to write the file narrower, so a new file is wide for the moment between the
-        save and the restore: keep the ACL file's directory closed to other users (mode V('0700')).
+        save and the restore, so keep the ACL file's directory closed to other users (mode V('0700')).
       - V(config_rewrite) runs C(CONFIG REWRITE), which writes the users into C(redis.conf) (the
         server must run from a config file, without an C(aclfile)).
       - V(auto) picks V(acl_save) when an C(aclfile) is configured, else V(config_rewrite) when the
