@@ -14,6 +14,7 @@ import stat
 from ansible_collections.turnkey.secrets.plugins.module_utils._atomic import parse_mode
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 
+
 # --------------------------------------------------------------------------- hosts
 
 def _owner_name(uid):

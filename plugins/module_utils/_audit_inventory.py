@@ -13,6 +13,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 VAULT_HEADER_RE = re.compile(r'^\$ANSIBLE_VAULT;(?P<version>[0-9.]+);(?P<cipher>\w+)(?:;(?P<label>[^\s;]+))?')
 INVENTORY_EXTENSIONS = ('', '.yml', '.yaml', '.json', '.ini', '.cfg')
 
+
 # --------------------------------------------------------------------------- inventory
 
 def _yaml():

@@ -281,8 +281,8 @@ def _literal_args(module, args_node, yaml, strict=None):
         # free-form "key=value key=value" arguments
         for m in _KV_RE.finditer(args_node.value):
             key, value = m.group('key'), m.group('value').strip('"\'')
-            if value and not _templated(value) and (key in SECRET_OPTIONS or special.get(key) == 'any'
-                                                   or (secretish(key) and _plausible(value))):
+            sharp = key in SECRET_OPTIONS or special.get(key) == 'any'
+            if value and not _templated(value) and (sharp or (secretish(key) and _plausible(value))):
                 yield key, args_node, value
         return
     if isinstance(args_node, yaml.SequenceNode):

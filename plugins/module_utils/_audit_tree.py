@@ -25,6 +25,7 @@ DEFAULT_GITIGNORE_REQUIRED = ('.env', '.env.production', '.htpasswd', 'backup.gp
 # Documentation and templates of secret files are meant to be committed.
 SAFE_SUFFIXES = ('.example', '.sample', '.template', '.tmpl', '.dist', '.md', '.rst')
 
+
 # --------------------------------------------------------------------------- files and git
 
 def _matches(name, patterns):

@@ -70,8 +70,8 @@ def first_write_modes(log, under):
 
 def traced(module, args, tmp_path):
     log = str(tmp_path / ('strace-%s.log' % module))
-    proc = start(module, args, tmp_path / 'work', prefix=['strace', '-f', '-y', '-qq', '-s', '256', '-o', log,
-                                                         '-e', CALLS])
+    prefix = ['strace', '-f', '-y', '-qq', '-s', '256', '-o', log, '-e', CALLS]
+    proc = start(module, args, tmp_path / 'work', prefix=prefix)
     result = finish(proc)
     assert not result.get('failed'), result.get('msg')
     return result, log
