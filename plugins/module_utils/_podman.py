@@ -102,7 +102,7 @@ def _load_data(item, name):
         try:
             data = _atomic.read_bytes(item['path'], follow=False, limit=MAX_DATA + 1)
         except InputError as exc:
-            raise InputError('secret %s: %s' % (name, exc.msg)) from None
+            raise InputError('secret %s: cannot read path: %s' % (name, exc.msg)) from None
         if data is None:
             raise InputError('secret %s: cannot read path %s: it does not exist' % (name, item['path']))
     else:
