@@ -10,7 +10,7 @@ PROFILE=${1:-test}
 cd "$ROOT"
 
 apt_demo="podman runc python3-venv git"
-apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync"
+apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync strace inotify-tools"
 case "$PROFILE" in
   demo) want=$apt_demo ;;
   test) want=$apt_test ;;

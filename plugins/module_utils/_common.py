@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import traceback
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
@@ -18,6 +20,34 @@ def secret_values_of(module, extra=()):
     return values
 
 
+def unpipelined_wrapper():
+    """Path of the ``AnsiballZ_*.py`` file this module was started from, or None.
+
+    With pipelining the wrapper comes on the interpreter's stdin (its frame's file is
+    ``<stdin>``); without it, ansible wrote the wrapper, module arguments included, to a
+    file under remote_tmp, where a killed run leaves it.
+    """
+    frame = sys._getframe()
+    outer = None
+    while frame is not None:
+        outer = frame.f_globals.get('__file__') or outer
+        frame = frame.f_back
+    if outer and os.path.basename(outer).startswith('AnsiballZ_'):
+        return outer
+    return None
+
+
+def warn_if_unpipelined(module):
+    """Warn when a module holding secret values was not pipelined (see docs/security.md)."""
+    if not getattr(module, 'no_log_values', None):
+        return
+    wrapper = unpipelined_wrapper()
+    if wrapper:
+        module.warn('this task ran without pipelining, so ansible wrote its arguments, secret values included, to %s; '
+                    'a run killed now leaves them there. Set pipelining = True under [defaults] and [connection] in '
+                    'ansible.cfg (see docs/security.md of turnkey.secrets)' % os.path.dirname(wrapper))
+
+
 def run_module(module, main, extra_secrets=()):
     """Call ``main(module)`` (which returns the result dict) and exit the module.
 
@@ -25,6 +55,7 @@ def run_module(module, main, extra_secrets=()):
     message naming the exception type, with the traceback kept only at high verbosity
     and always passed through the redactor.
     """
+    warn_if_unpipelined(module)
     try:
         result = main(module)
     except TurnkeyError as exc:

@@ -222,6 +222,10 @@ def wanted_users(params):
         if '\0' in password:
             raise InputError('the password of user %r contains a NUL character, which web servers cut the '
                              'password at' % user['name'])
+        if '\n' in password or '\r' in password:
+            raise InputError('the password of user %r contains a line break (newline or carriage return), which '
+                             'cannot be typed at a basic-auth prompt and breaks the file on some readers; '
+                             'use a password without line breaks' % user['name'])
         if params['hash_scheme'] == 'bcrypt' and len(password.encode('utf-8')) > BCRYPT_MAX_BYTES:
             raise InputError('the password of user %r is %d bytes long; bcrypt uses at most %d bytes and would '
                              'ignore the rest: use a shorter password or another hash_scheme'
@@ -314,14 +318,32 @@ def _diff_text(entries, reports=None):
 
 
 def manage(params, check_mode=False, want_diff=False):
-    """Bring the file at ``params['path']`` to the wanted users; returns the module result."""
-    path = os.path.abspath(params['path'])
+    """Bring the file at ``params['path']`` to the wanted users; returns the module result.
+
+    Every check (users, rounds, mode syntax, symlink, shared parent) runs before the file is
+    read; the read-modify-write runs under ``_atomic.file_lock`` (not in check mode, which
+    writes nothing, not even a lock file).
+    """
     users = wanted_users(params)
     bcrypt_rounds = params.get('bcrypt_rounds')
     if bcrypt_rounds is not None and not 4 <= bcrypt_rounds <= 31:
         raise InputError('bcrypt_rounds must be between 4 and 31 (got %d)' % bcrypt_rounds)
-    raw = _atomic.read_bytes(path)
-    text = raw.decode('utf-8', 'surrogateescape') if raw is not None else ''
+    _atomic.parse_mode(params.get('mode'), 0o600)
+    path = _atomic.resolve(params['path'], params.get('follow', False))
+    _atomic.check_parent(os.path.dirname(path), params.get('allow_shared_parent', False))
+    if check_mode:
+        return _manage(path, params, users, bcrypt_rounds, check_mode, want_diff)
+    with _atomic.file_lock(path):
+        return _manage(path, params, users, bcrypt_rounds, check_mode, want_diff)
+
+
+def _manage(path, params, users, bcrypt_rounds, check_mode, want_diff):
+    raw = _atomic.read_bytes(path, follow=False)
+    try:
+        text = raw.decode('utf-8') if raw is not None else ''
+    except UnicodeDecodeError:
+        raise InputError('%s is not UTF-8 text; convert it (for example with iconv) or remove the offending '
+                         'lines, the file was not changed' % path) from None
     entries = parse(text, path)
     before = _diff_text(entries)
     if raw is None and any(u['state'] == 'present' for u in users) and not params.get('create', True):
@@ -340,16 +362,15 @@ def manage(params, check_mode=False, want_diff=False):
     result['msg'] = ', '.join('%s %d' % (k, v) for k, v in sorted(counts.items())) or 'no user changed'
     if raw is None and not any(r['changed'] for r in reports):
         return result
-    data = ''.join(e.render() for e in entries).encode('utf-8', 'surrogateescape')
-    mode = params.get('mode')
-    if isinstance(mode, str) and not mode.strip().isdigit():
-        mode = None  # symbolic: the module applies it with the other file attributes
+    data = ''.join(e.render() for e in entries).encode('utf-8')
     if check_mode and raw is None:
         changed, backup_file = True, None
     else:
+        # Octal and symbolic modes alike are set on the temp file before the data lands.
         changed, backup_file = _atomic.write_if_changed(
-            path, data, mode=mode, owner=params.get('owner'), group=params.get('group'),
-            backup=params.get('backup'), check_mode=check_mode)
+            path, data, mode=params.get('mode'), owner=params.get('owner'), group=params.get('group'),
+            backup=params.get('backup'), check_mode=check_mode,
+            allow_shared_parent=params.get('allow_shared_parent', False))
     # In check mode nothing is hashed, so the rendered text cannot show every change.
     changed = changed or any(r['changed'] for r in reports)
     result['changed'] = changed

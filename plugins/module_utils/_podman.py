@@ -31,7 +31,7 @@ import secrets as _secrets
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _command, _redact
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _command, _redact
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import CommandError, InputError, TurnkeyError
 
 DIGEST_LABEL = 'turnkey.secrets.digest'
@@ -91,16 +91,25 @@ def _load_data(item, name):
         raise InputError('secret %s: state=present needs one of data, path or env' % name)
     if item.get('data') is not None:
         data = item['data'].encode('utf-8') if isinstance(item['data'], str) else bytes(item['data'])
+        if b'\0' in data:
+            # Text values only: a NUL (often a trailing one from a careless encoding) would be cut by
+            # every consumer reading the secret as an environment variable or a C string.
+            raise InputError('secret %s: data contains a NUL character; data and env are text, give binary '
+                             'values through path (stored byte for byte)' % name)
     elif item.get('path') is not None:
+        # O_NOFOLLOW and regular files only: a link planted by whoever can write the directory
+        # cannot make a root-run module copy a root-only file into a secret they can mount.
         try:
-            with open(item['path'], 'rb') as handle:
-                data = handle.read(MAX_DATA + 1)
-        except OSError as exc:
-            raise InputError('secret %s: cannot read path %s: %s' % (name, item['path'], exc.strerror or exc)) from None
+            data = _atomic.read_bytes(item['path'], follow=False, limit=MAX_DATA + 1)
+        except InputError as exc:
+            raise InputError('secret %s: cannot read path: %s' % (name, exc.msg)) from None
+        if data is None:
+            raise InputError('secret %s: cannot read path %s: it does not exist' % (name, item['path']))
     else:
         if item['env'] not in os.environ:
-            raise InputError('secret %s: environment variable %s is not set on the target; set it with the '
-                             'environment keyword or use data' % (name, item['env']))
+            raise InputError('secret %s: environment variable %s is not set in the environment the module runs '
+                             'in; do not set it with the environment keyword (ansible shows it at -vvvv and in '
+                             'the process list): pass vault values through data instead' % (name, item['env']))
         data = os.environ[item['env']].encode('utf-8')
     if not data:
         raise InputError('secret %s: the data is empty and podman refuses empty secrets (it stores 1 to %d bytes); '
@@ -115,7 +124,16 @@ def _load_data(item, name):
 def _str_dict(value, what, name):
     out = {}
     for raw_key, val in (value or {}).items():
-        key = str(raw_key)
+        if not isinstance(raw_key, str):
+            # YAML reads unquoted 1, yes or null as a number, boolean or None: str() would turn
+            # them into "1", "True", "None" without telling anyone.
+            raise InputError('secret %s: %s key %r is a %s, not a string; quote it in YAML'
+                             % (name, what, raw_key, type(raw_key).__name__))
+        key = raw_key
+        if key in ('True', 'False', 'None'):
+            # What ansible's JSON transport makes of unquoted yes/no/null keys.
+            raise InputError('secret %s: %s key %r looks like an unquoted YAML yes/no/null; quote the key'
+                             % (name, what, key))
         if not key or '=' in key:
             raise InputError('secret %s: %s key %r is invalid: it must be non-empty and contain no "="' % (name, what, key))
         out[key] = '' if val is None else str(val)

@@ -15,6 +15,8 @@ list, so the password list is replaced atomically and only hashes travel.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import traceback
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
@@ -216,6 +218,66 @@ def _persist_mode(params, client, warn):
     return mode
 
 
+_LOCAL_HOSTS = ('', 'localhost', '127.0.0.1', '::1')
+
+
+def _acl_file_attrs(params, client):
+    """``(path, stat)`` of the server's ACL file when this host can see it, else ``(path or None, None)``.
+
+    ``ACL SAVE`` writes a new file with the server's umask (0644 for redis-server's default),
+    owned by the server's user, in place of the 0600 one: the module puts the previous mode
+    and owner back afterwards.  Only for a server on this host (loopback or a local socket).
+    """
+    aclfile = _config_get(client, 'aclfile')
+    if not aclfile:
+        return None, None
+    if not os.path.isabs(aclfile):
+        base = _config_get(client, 'dir')
+        if not base:
+            return aclfile, None
+        aclfile = os.path.join(base, aclfile)
+    if str(params.get('login_host') or '') not in _LOCAL_HOSTS and not str(params.get('login_host')).startswith('/'):
+        return aclfile, None
+    try:
+        st = os.lstat(aclfile)
+    except OSError:
+        return aclfile, None
+    if not stat.S_ISREG(st.st_mode):
+        return aclfile, None
+    return aclfile, st
+
+
+def _restore_acl_file_attrs(params, seen, warn):
+    path, before = seen
+    if path is None:
+        return None
+    if before is None:
+        warn('ACL SAVE rewrote %s with the Redis server\'s umask (often 0644, readable by every local user): '
+             'the module cannot see that file from here (remote server or no permission), so check its mode '
+             'and owner on the Redis host (chmod 0600)' % path)
+        return dict(path=path, restored=False)
+    want_mode = stat.S_IMODE(before.st_mode)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as exc:
+        warn('ACL SAVE rewrote %s and the module cannot open it to restore mode %04o: %s'
+             % (path, want_mode, exc.strerror or exc))
+        return dict(path=path, restored=False)
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid) != (before.st_uid, before.st_gid):
+            os.fchown(fd, before.st_uid, before.st_gid)
+        if stat.S_IMODE(st.st_mode) != want_mode:
+            os.fchmod(fd, want_mode)
+    except OSError as exc:
+        warn('ACL SAVE rewrote %s with mode %04o and the module could not restore mode %04o and owner %d:%d: %s'
+             % (path, stat.S_IMODE(st.st_mode), want_mode, before.st_uid, before.st_gid, exc.strerror or exc))
+        return dict(path=path, restored=False)
+    finally:
+        os.close(fd)
+    return dict(path=path, restored=True, mode='%04o' % want_mode)
+
+
 def _apply(params, items, client, check_mode, secrets, connector, warn):
     users = {}
     for item in items:
@@ -279,14 +341,20 @@ def _apply(params, items, client, check_mode, secrets, connector, warn):
         for index in testable:
             results[index]['login_tested'] = True
 
+    acl_file = None
     if persist and persist != 'none' and not check_mode:
+        seen = _acl_file_attrs(params, client) if persist == 'acl_save' else None
         try:
             client.execute_command('ACL SAVE' if persist == 'acl_save' else 'CONFIG REWRITE')
         except redis.RedisError as exc:
             _restore(client, changes, 'persisting with %s failed: %s' % (persist, _clean(exc, secrets)), secrets)
+        if persist == 'acl_save':
+            acl_file = _restore_acl_file_attrs(params, seen, warn)
     result = dict(changed=bool(changes), users=results, diff=diff)
     if persist and not check_mode:
         result['persisted'] = persist
+    if acl_file:
+        result['acl_file'] = acl_file
     return _single(params, result)
 
 

@@ -161,8 +161,13 @@ notes:
     C(secret-file-in-history), C(inventory-clear-secret), C(vault-not-encrypted) are critical;
     C(vault-password-in-tree) and C(vault-password-mode) are critical (committed, or readable by every user)
     or high; C(secret-file-mode) is critical when others get access, else high; C(password-assignment),
-    C(url-credentials), C(gitignore-missing), C(vault-wrong-label), C(secret-file-owner), C(secret-overdue) are
-    high; C(secret-never-rotated) is medium; C(secret-file-missing) is low.
+    C(url-credentials), C(gitignore-missing), C(vault-wrong-label), C(secret-file-owner), C(secret-overdue),
+    C(literal-secret-in-task) are high; C(secret-never-rotated) is medium; C(secret-file-missing) is low.
+  - C(literal-secret-in-task) flags a literal (non-templated) value of a secret option (C(password),
+    C(login_password), C(secret), C(token), the C(data) of M(turnkey.secrets.podman_secret), the values of
+    M(turnkey.secrets.env_file) named like secrets, a URL with C(access_token=) ...) in a task of a playbook
+    or role of the tree, with its file and line. ansible-core prints the source lines of a failing task, so
+    such a value leaks whatever C(no_log) says. It replaces the C(password-assignment) finding of that line.
   - Credential assignments are found by heuristics. Values shorter than 6 characters or with whitespace,
     templating (C({{ }}), C(${})), environment lookups, paths, variable names and common placeholders are
     not reported.

@@ -25,6 +25,8 @@ description:
   - C(podman run --env-file) and C(docker run --env-file) do not remove quotes; give
     containers their secrets as podman secrets instead (M(turnkey.secrets.podman_secret)).
   - The diff and the result name keys only; values appear as placeholders.
+  - Concurrent runs on one file are serialised by an exclusive lock on C(.NAME.lock) next to it (created
+    V('0600'), kept); a run that waits more than 10 seconds fails with a "busy" message and changes nothing.
 author: Turnkey Secrets Maintainers (@turnkey-secrets)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -75,7 +77,33 @@ options:
     type: bool
     default: true
   backup:
-    description: Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
+    description:
+      - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
+      - The copy holds the old secrets, so it is created V('0600') (same owner as the file) whatever the
+        file's mode; see O(backup_keep).
+    type: bool
+    default: false
+  backup_keep:
+    description:
+      - With O(backup=true), how many backups of this file (named C(PATH.PID.DATE~) as this module names
+        them) to keep; older ones are deleted after a successful write. Other files are never touched.
+      - V(0) keeps none after the write succeeds.
+    type: int
+    default: 3
+  follow:
+    description:
+      - When O(path) is a symbolic link, work on the file it points to.
+      - With V(false) (the default) a symbolic link at O(path) fails the task and nothing is read or
+        written, so the application user, who can often write the directory, cannot point the file at
+        a root-only file that the module would then copy into a file they can read.
+    type: bool
+    default: false
+  allow_shared_parent:
+    description:
+      - Accept a directory of O(path) that users other than its owner can write (group or other write bit
+        without the sticky bit) or that belongs to a user other than root and the user running the module.
+      - Such a user can swap the file between the module's checks and its write; only set V(true) when you
+        trust every user who can write that directory.
     type: bool
     default: false
   owner:
@@ -86,8 +114,10 @@ options:
     type: str
   mode:
     description:
-      - Octal mode such as V('0600') or V('0640'), as a quoted string. Symbolic modes are not supported.
+      - Octal mode such as V('0600') or V('0640') (as a quoted string), or a symbolic mode such as
+        V(u=rw,g=r,o=) computed against the existing file's mode (V('0600') for a new file).
       - Default is the existing file's mode, or V('0600') for a new file.
+      - Set on the temporary file before any data is written; an invalid mode fails before the file is touched.
     type: raw
 attributes:
   check_mode:
@@ -174,8 +204,18 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 
 def work(module):
     p = module.params
-    path = os.path.abspath(p['path'])
-    raw = _atomic.read_bytes(path)
+    _atomic.parse_mode(p['mode'], 0o600)
+    path = _atomic.resolve(p['path'], p['follow'])
+    _atomic.check_parent(os.path.dirname(path), p['allow_shared_parent'])
+    if module.check_mode:
+        return _work(module, path)
+    with _atomic.file_lock(path):
+        return _work(module, path)
+
+
+def _work(module, path):
+    p = module.params
+    raw = _atomic.read_bytes(path, follow=False)
     result = {'changed': False, 'path': path, 'added': [], 'updated': [], 'removed': []}
     if raw is None and p['state'] == 'absent':
         return result
@@ -195,7 +235,8 @@ def work(module):
 
     changed, backup_file = _atomic.write_if_changed(
         path, new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
-        check_mode=module.check_mode)
+        check_mode=module.check_mode, allow_shared_parent=p['allow_shared_parent'],
+        backup_mode=0o600, backup_keep=p['backup_keep'])
     result.update(changed=changed, added=report['added'], updated=report['updated'], removed=report['removed'])
     if backup_file:
         result['backup_file'] = backup_file
@@ -215,6 +256,9 @@ def main():
             exclusive=dict(type='bool', default=False),
             create=dict(type='bool', default=True),
             backup=dict(type='bool', default=False),
+            backup_keep=dict(type='int', default=3),
+            follow=dict(type='bool', default=False),
+            allow_shared_parent=dict(type='bool', default=False),
             owner=dict(type='str'),
             group=dict(type='str'),
             mode=dict(type='raw'),
@@ -223,6 +267,8 @@ def main():
     )
     if module.params['exclusive'] and module.params['state'] == 'absent':
         module.fail_json(msg='exclusive: true only makes sense with state: present')
+    if module.params['backup_keep'] < 0:
+        module.fail_json(msg='backup_keep must be 0 or more (got %d)' % module.params['backup_keep'])
     run_module(module, work)
 
 

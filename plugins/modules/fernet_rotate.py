@@ -18,6 +18,9 @@ description:
   - When a token cannot be decrypted by any key, the task fails naming the line numbers and no
     file is changed.
   - Files are replaced atomically keeping their owner, group and mode.
+  - Each file is locked (exclusive lock on C(.NAME.lock) next to it, created V('0600') and kept) from
+    its read to its write, so concurrent writers do not lose updates; a run that waits more than
+    10 seconds for a lock fails with a "busy" message and changes nothing.
   - Tokens stored in a database (for example by django-fernet-fields) are re-encrypted by the
     application, not by this module.
 author: Turnkey Secrets Maintainers (@turnkey-secrets)
@@ -42,6 +45,20 @@ options:
     elements: path
   backup:
     description: Keep a copy of each changed file next to it (C(PATH.PID.DATE~)).
+    type: bool
+    default: false
+  follow:
+    description:
+      - When a file of O(path) or O(paths) is a symbolic link, work on the file it points to.
+      - With V(false) (the default) a symbolic link fails the task and no file is changed.
+    type: bool
+    default: false
+  allow_shared_parent:
+    description:
+      - Accept a directory that users other than its owner can write (group or other write bit without the
+        sticky bit) or that belongs to a user other than root and the user running the module.
+      - Such a user can swap a file between the module's checks and its write; only set V(true) when you
+        trust every user who can write that directory.
     type: bool
     default: false
 attributes:
@@ -101,6 +118,7 @@ rotated:
   type: int
 '''
 
+import contextlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -111,11 +129,27 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 
 
 def work(module):
-    paths = [module.params['path']] if module.params['path'] else module.params['paths']
+    p = module.params
+    paths = []
+    for given in ([p['path']] if p['path'] else p['paths']):
+        path = _atomic.resolve(given, p['follow'])
+        _atomic.check_parent(os.path.dirname(path), p['allow_shared_parent'])
+        if path not in paths:
+            paths.append(path)
+    if module.check_mode:
+        return _work(module, paths)
+    with contextlib.ExitStack() as stack:
+        # Locks in sorted order, so two runs over overlapping file sets cannot deadlock.
+        for path in sorted(paths):
+            stack.enter_context(_atomic.file_lock(path))
+        return _work(module, paths)
+
+
+def _work(module, paths):
     planned = []
     # Every file is read and re-encrypted in memory first, so one bad token changes no file.
-    for path in (os.path.abspath(p) for p in paths):
-        raw = _atomic.read_bytes(path)
+    for path in paths:
+        raw = _atomic.read_bytes(path, follow=False)
         if raw is None:
             raise InputError('%s does not exist; nothing was changed' % path)
         try:
@@ -129,7 +163,8 @@ def work(module):
     for path, new_text, rotated, count in planned:
         entry = {'path': path, 'tokens': count, 'rotated': rotated}
         if rotated and not module.check_mode:
-            backup_file = _atomic.atomic_write(path, new_text, backup=module.params['backup'])
+            backup_file = _atomic.atomic_write(path, new_text, backup=module.params['backup'],
+                                               allow_shared_parent=module.params['allow_shared_parent'])
             if backup_file:
                 entry['backup_file'] = backup_file
         total += len(rotated)
@@ -151,6 +186,8 @@ def main():
             path=dict(type='path'),
             paths=dict(type='list', elements='path'),
             backup=dict(type='bool', default=False),
+            follow=dict(type='bool', default=False),
+            allow_shared_parent=dict(type='bool', default=False),
         ),
         mutually_exclusive=[['path', 'paths']],
         required_one_of=[['path', 'paths']],

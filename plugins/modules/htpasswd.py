@@ -23,6 +23,10 @@ description:
   - Other users, their order, comment lines, blank lines and extra C(:field) columns are kept byte
     for byte. Later lines of a managed user (nginx only reads the first) are removed.
   - The file is replaced atomically, with its final owner, group and mode set before the data lands.
+  - Concurrent runs on one file are serialised by an exclusive lock on C(.NAME.lock) next to it (created
+    V('0600'), kept); a run that waits more than 10 seconds fails with a "busy" message and changes nothing.
+  - A password containing a line break (newline, carriage return) or a NUL character is refused.
+  - A file that is not UTF-8 text fails the task and is left unchanged.
   - A file with a line that is not C(user:hash), or that cannot be read, fails the task with the line
     number (never its content) and is left unchanged.
 options:
@@ -114,7 +118,26 @@ options:
   mode:
     description:
       - Mode of the file. An existing file keeps its mode when omitted; a new one gets V('0600').
+      - Octal (V('0640')) or symbolic (V(u=rw,g=r,o=)); a symbolic mode is computed against the existing
+        file's mode (V('0600') for a new file) and, like an octal one, set on the temporary file before
+        any data is written. An invalid mode fails the task before the file is touched.
       - For nginx, whose workers run as C(www-data), use O(owner=root), O(group=www-data), O(mode=0640).
+  follow:
+    description:
+      - When O(path) is a symbolic link, work on the file it points to.
+      - With V(false) (the default) a symbolic link at O(path) fails the task and nothing is read or
+        written, so a user who can write the directory cannot point the file at another one (for example
+        a root-only file the module would otherwise rewrite in a file they can read).
+    type: bool
+    default: false
+  allow_shared_parent:
+    description:
+      - Accept a directory of O(path) that users other than its owner can write (group or other write bit
+        without the sticky bit) or that belongs to a user other than root and the user running the module.
+      - Such a user can swap the file between the module's checks and its write; only set V(true) when you
+        trust every user who can write that directory.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
@@ -248,7 +271,7 @@ def work(module):
     result = manage(module.params, check_mode=module.check_mode, want_diff=module._diff)
     path = result['path']
     if os.path.exists(path):
-        # SELinux context, attributes and symbolic modes; owner/group/mode were set by the write.
+        # SELinux context and attributes; owner, group and mode (octal or symbolic) were set by the write.
         file_args = module.load_file_common_arguments(module.params, path=path)
         result['changed'] = module.set_fs_attributes_if_different(file_args, result['changed'])
     return result
@@ -271,6 +294,8 @@ def main():
             update_password=dict(type='str', default='always', choices=['always', 'on_create']),
             create=dict(type='bool', default=True),
             backup=dict(type='bool', default=False),
+            follow=dict(type='bool', default=False),
+            allow_shared_parent=dict(type='bool', default=False),
         ),
         mutually_exclusive=[['name', 'users'], ['password', 'users']],
         required_one_of=[['name', 'users']],

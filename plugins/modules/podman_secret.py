@@ -46,20 +46,32 @@ options:
     description:
       - The value of the secret. Podman stores 1 to 511999 bytes; an empty or larger value fails
         before anything is changed.
+      - Text, stored as UTF-8 byte for byte (a trailing newline is kept). A value containing a NUL
+        character (for example a trailing one left by an encoding step) is refused, because consumers reading
+        the secret as an environment variable or a C string would cut it there. Give binary values
+        through O(path).
       - Mutually exclusive with O(path) and O(env).
     type: str
     aliases: [value]
   path:
     description:
-      - Path, on the target, of a file holding the value. Binary content is stored byte for byte.
+      - Path, on the target, of a file holding the value. Binary content (NUL bytes included) is stored
+        byte for byte.
+      - Must be a regular file and not a symbolic link (opened with C(O_NOFOLLOW)), so a link planted by a
+        user who can write the directory cannot make the module copy another file, such as a root-only
+        one, into a secret; give the link's target instead. The directories above it are trusted, so keep
+        them writable by root (or their owner) only.
     type: path
   env:
     description:
       - Name of an environment variable of the module process that holds the value, for values already
         in the target's environment (a CI job, a service's environment).
-      - Do not feed it with the C(environment) keyword from a vault variable; ansible puts those
-        variables on the module's shell command line, which C(-vvvv) prints and the process list
-        shows. Use O(data) for vault values.
+      - Never feed it with the C(environment) keyword (task, block or play) from a vault variable;
+        ansible puts those variables on the module's shell command line, which C(-vvvv) prints and
+        C(/proc/*/cmdline) shows to every local user. Pass vault values through O(data) (a C(no_log)
+        option, sent on the module's stdin with pipelining), and keep O(env) for values that are already
+        in the environment of the process running the module (a CI job running ansible with the local
+        connection, a service's environment).
     type: str
   state:
     description:
@@ -78,6 +90,7 @@ options:
     description:
       - Driver options, compared exactly with those of an existing secret (the storage C(path) the
         file driver records by itself is only compared when given here).
+      - Keys follow the rules of O(labels).
       - Default for the items of O(secrets).
     type: dict
   labels:
@@ -85,6 +98,9 @@ options:
       - Labels of the secret, compared exactly. An existing secret with other or extra labels is
         replaced. Omitted means no labels.
       - The label C(turnkey.secrets.digest) is reserved.
+      - Keys are strings. Quote keys in YAML; ansible turns an unquoted C(1:) into C("1") before the module
+        sees it, and the keys C(True), C(False) and C(None) (what unquoted C(yes), C(no), C(null) become) are
+        refused. Values are written as strings.
       - Default for the items of O(secrets).
     type: dict
   force:

@@ -104,7 +104,13 @@ options:
   persist:
     description:
       - How a change survives a restart, run once after all users are set and tested.
-      - V(acl_save) runs C(ACL SAVE) (the server must have an C(aclfile)).
+      - V(acl_save) runs C(ACL SAVE) (the server must have an C(aclfile)). Redis writes a new ACL file
+        with its own umask (usually V('0644'), readable by every local user) and owner; when the server
+        runs on this host (O(login_host) a loopback name or address) and the module can see the file
+        (C(CONFIG GET aclfile) and C(dir)), the file's previous mode and owner are put back right after,
+        see RV(acl_file). Otherwise the module warns, and the file must be checked on the Redis host.
+        Redis has no way to write the file narrower, so a new file is wide for the moment between the
+        save and the restore, so keep the ACL file's directory closed to other users (mode V('0700')).
       - V(config_rewrite) runs C(CONFIG REWRITE), which writes the users into C(redis.conf) (the
         server must run from a config file, without an C(aclfile)).
       - V(auto) picks V(acl_save) when an C(aclfile) is configured, else V(config_rewrite) when the
@@ -255,6 +261,23 @@ persisted:
   returned: when something changed, outside check mode
   type: str
   sample: acl_save
+acl_file:
+  description: The ACL file rewritten by C(ACL SAVE), and whether its previous mode and owner were put back.
+  returned: when O(persist) resolved to V(acl_save) and something changed, outside check mode
+  type: dict
+  contains:
+    path:
+      description: Path of the ACL file, as the server reports it.
+      type: str
+      sample: /etc/redis/users.acl
+    restored:
+      description: Whether the previous mode and owner were put back (false means a warning was given).
+      type: bool
+    mode:
+      description: The mode the file has again.
+      type: str
+      returned: when RV(acl_file.restored) is true
+      sample: '0600'
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib

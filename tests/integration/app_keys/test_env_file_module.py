@@ -76,7 +76,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, playbook):
         env_task('broken line', path=str(broken), values={'A': '{{ good }}'}),
         env_task('a directory', path=str(tmp_path), values={'A': '{{ good }}'}),
         env_task('not created', path=str(tmp_path / 'missing.env'), create=False, values={'A': '{{ good }}'}),
-        env_task('bad mode', values={'A': '{{ good }}'}, mode='u=rw'),
+        env_task('bad mode', values={'A': '{{ good }}'}, mode='u=rq'),
     ]
     before = (env.read_bytes(), broken.read_bytes())
     result = playbook(tasks=tasks, secret_vars=values, extra_vars={'env_path': str(env)})
@@ -86,7 +86,7 @@ def test_bad_input_fails_clearly_and_changes_nothing(tmp_path, playbook):
         'broken line': 'line 2 of %s does not parse' % broken,
         'a directory': 'is a directory',
         'not created': 'does not exist; create it or set create: true',
-        'bad mode': 'is not an octal number',
+        'bad mode': 'nor a symbolic mode',
     }
     for name, message in expected.items():
         task = result.task(name)

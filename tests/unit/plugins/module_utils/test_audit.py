@@ -321,3 +321,83 @@ def test_sub_directory_of_a_repository_can_stay_narrow(repo):
 ])
 def test_prose_and_redacted_values_not_reported(line):
     assert rules(line) == []
+
+
+# --------------------------------------------------------------------------- literal secrets in tasks
+
+def test_literal_secrets_in_task_arguments_of_playbooks_and_roles(tmp_path):
+    tree = tmp_path / 'tree'
+    pw, login, data, short, token, key, env = (password() for _dummy in range(7))
+    short = 'hunter2'
+    write(tree / 'playbooks' / 'site.yml', '\n'.join([
+        '- hosts: web',                                                   # 1
+        '  tasks:',                                                       # 2
+        '    - name: dashboard user',                                     # 3
+        '      turnkey.secrets.htpasswd:',                                # 4
+        '        path: /etc/nginx/htpasswd',                              # 5
+        '        name: admin',                                            # 6
+        '        password: %s' % short,                                   # 7
+        '        update_password: on_create',                             # 8
+        '    - block:',                                                   # 9
+        '        - community.postgresql.postgresql_user:',                # 10
+        '            name: app',                                          # 11
+        '            login_password: "%s"' % login,                       # 12
+        '            password: "{{ vault_app_password }}"',               # 13
+        '      rescue:',                                                  # 14
+        '        - turnkey.secrets.podman_secret:',                       # 15
+        '            secrets:',                                           # 16
+        '              - name: db',                                       # 17
+        '                data: %s' % data,                                # 18
+        '              - name: ok',                                       # 19
+        '                data: "{{ vault_ok }}"',                         # 20
+        '  handlers:',                                                    # 21
+        '    - name: notify',                                             # 22
+        '      ansible.builtin.uri:',                                     # 23
+        '        url: https://oapi.dingtalk.com/robot/send?access_token=%s' % token,  # 24
+        '        method: POST',                                           # 25
+        '']))
+    write(tree / 'roles' / 'app' / 'tasks' / 'main.yml', '\n'.join([
+        '- name: keys',                                                   # 1
+        '  turnkey.secrets.env_file:',                                    # 2
+        '    path: /srv/app/.env',                                        # 3
+        '    values:',                                                    # 4
+        '      DEBUG: "false"',                                           # 5
+        '      SECRET_KEY: %s' % key,                                     # 6
+        '      OTHER: "{{ vault_other }}"',                               # 7
+        '- name: free form',                                              # 8
+        '  ansible.builtin.user: name=app password=%s' % env,             # 9
+        '- name: from a variable',                                        # 10
+        '  turnkey.secrets.htpasswd:',                                    # 11
+        '    path: /x',                                                   # 12
+        '    name: u',                                                    # 13
+        '    password: "{{ vault_pw }}"',                                 # 14
+        '  loop_control:',                                                # 15
+        '    label: "{{ item.name }}"',                                   # 16
+        '']))
+    write(tree / 'roles' / 'app' / 'defaults' / 'main.yml', 'app_user: app\n')
+    res = _audit.audit({'path': str(tree)})
+    found = sorted((f['path'], f['line'], f['excerpt']) for f in res['findings'] if f['rule'] == 'literal-secret-in-task')
+    assert found == [
+        ('playbooks/site.yml', 7, 'password: \u2026'),
+        ('playbooks/site.yml', 12, 'login_password: \u2026'),
+        ('playbooks/site.yml', 18, 'data: \u2026'),
+        ('playbooks/site.yml', 24, 'url: \u2026'),
+        ('roles/app/tasks/main.yml', 6, 'SECRET_KEY: \u2026'),
+        ('roles/app/tasks/main.yml', 9, 'password: \u2026'),
+    ]
+    finding = [f for f in res['findings'] if f['rule'] == 'literal-secret-in-task'][0]
+    assert finding['severity'] == 'high' and 'htpasswd' in finding['message'] and 'vault variable' in finding['message']
+    # The vaguer heuristic does not report the same lines a second time.
+    assert not [f for f in res['findings'] if f['rule'] == 'password-assignment'
+                and (f['path'], f['line']) in {(p, n) for p, n, _e in found}]
+    assert_clean(res, [pw, login, data, token, key, env])
+    assert short not in json.dumps(res)
+
+
+def test_literal_task_rule_ignores_non_task_yaml_and_broken_yaml(tmp_path):
+    tree = tmp_path / 'tree'
+    write(tree / 'vars.yml', 'users:\n  - name: a\n    password: "{{ x }}"\n')
+    write(tree / 'broken.yml', '- name: x\n  a: [\n')
+    write(tree / 'molecule.yml', 'driver:\n  name: default\n')
+    res = _audit.audit({'path': str(tree)})
+    assert not [f for f in res['findings'] if f['rule'] == 'literal-secret-in-task']

@@ -72,7 +72,7 @@ def test_atomic_write_errors_are_clear(tmp_path):
     with pytest.raises(InputError, match='does not exist'):
         _atomic.atomic_write(str(tmp_path / 'missing' / 'f'), 'x')
     with pytest.raises(InputError, match='octal'):
-        _atomic.atomic_write(str(tmp_path / 'f'), 'x', mode='u+rw')
+        _atomic.atomic_write(str(tmp_path / 'f'), 'x', mode='u+q')
     with pytest.raises(InputError, match='owner'):
         _atomic.atomic_write(str(tmp_path / 'f'), 'x', owner='no-such-user-here')
     assert not (tmp_path / 'f').exists()

@@ -162,10 +162,14 @@ def test_unreadable_file_is_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / 'f'
     path.write_text('u:$apr1$x$y\n')
 
-    def deny(*_args, **_kw):
-        raise PermissionError(13, 'Permission denied')
+    real_open = os.open
 
-    monkeypatch.setattr('builtins.open', deny)
+    def deny(name, *args, **kw):
+        if str(name) == str(path):
+            raise PermissionError(13, 'Permission denied')
+        return real_open(name, *args, **kw)
+
+    monkeypatch.setattr(os, 'open', deny)
     with pytest.raises(InputError, match='cannot read .*Permission denied'):
         H.manage(params(path, name='u', password='pw'))
 
@@ -326,3 +330,87 @@ def test_mode_owner_and_backup(tmp_path, fast):
     result = H.manage(params(path, name='a', password='q', backup=True))
     assert os.path.exists(result['backup_file'])
     assert H.verify('p', open(result['backup_file']).read().split(':', 1)[1].strip())
+
+
+# ------------------------------------------------------------------ hardening (issue 12)
+
+def _pw():
+    return os.urandom(12).hex()
+
+
+def test_symlink_at_path_is_refused_unless_follow(tmp_path):
+    private = tmp_path / 'private'
+    private.mkdir(mode=0o700)
+    victim = private / 'root-only'
+    victim.write_text('root:x:0:0\n')
+    victim.chmod(0o600)
+    link = tmp_path / 'htpasswd'
+    link.symlink_to(victim)
+    with pytest.raises(InputError, match='symbolic link.*follow: true'):
+        H.manage(params(link, name='u', password=_pw(), bcrypt_rounds=4))
+    assert victim.read_text() == 'root:x:0:0\n' and stat.S_IMODE(victim.stat().st_mode) == 0o600
+    real = tmp_path / 'real'
+    real.write_text('')
+    link2 = tmp_path / 'link2'
+    link2.symlink_to(real)
+    result = H.manage(params(link2, name='u', password=_pw(), bcrypt_rounds=4, follow=True))
+    assert result['changed'] and result['path'] == str(real) and os.path.islink(link2)
+    assert real.read_text().startswith('u:$2y$04$')
+
+
+def test_shared_parent_is_refused_unless_allowed(tmp_path):
+    shared = tmp_path / 'www'
+    shared.mkdir()
+    shared.chmod(0o775)
+    with pytest.raises(InputError, match='writable by its group.*allow_shared_parent'):
+        H.manage(params(shared / 'htpasswd', name='u', password=_pw(), bcrypt_rounds=4))
+    assert list(shared.iterdir()) == []
+    H.manage(params(shared / 'htpasswd', name='u', password=_pw(), bcrypt_rounds=4, allow_shared_parent=True))
+    assert (shared / 'htpasswd').exists()
+
+
+@pytest.mark.parametrize('bad', ['a\nb', 'a\rb', 'end\n', 'a\0b'])
+def test_password_with_line_break_or_nul_is_refused(tmp_path, bad):
+    password = _pw() + bad
+    with pytest.raises(InputError) as info:
+        H.manage(params(tmp_path / 'f', name='u', password=password))
+    assert 'line break' in info.value.msg or 'NUL' in info.value.msg
+    assert password not in info.value.msg
+    assert not (tmp_path / 'f').exists()
+
+
+@pytest.mark.parametrize('mode', ['u+q', '0999', 'rw-r-----', 'g=rw;o='])
+def test_invalid_mode_fails_before_the_file_changes(tmp_path, mode):
+    path = tmp_path / 'f'
+    path.write_text('old:$apr1$x$y\n')
+    path.chmod(0o644)
+    with pytest.raises(InputError, match='mode'):
+        H.manage(params(path, name='u', password=_pw(), mode=mode))
+    assert path.read_text() == 'old:$apr1$x$y\n' and stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['f']
+
+
+def test_symbolic_mode_narrower_than_the_file_is_applied_before_data(tmp_path, monkeypatch):
+    path = tmp_path / 'f'
+    path.write_text('old:$apr1$x$y\n')
+    path.chmod(0o644)
+    seen = []
+    real_fchmod = os.fchmod
+
+    def spy(fd, mode):
+        seen.append((os.fstat(fd).st_size, mode))
+        return real_fchmod(fd, mode)
+    monkeypatch.setattr(os, 'fchmod', spy)
+    result = H.manage(params(path, name='u', password=_pw(), bcrypt_rounds=4, mode='u=rw,go='))
+    assert result['changed'] and seen == [(0, 0o600)]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_non_utf8_file_fails_without_change_also_with_diff(tmp_path):
+    path = tmp_path / 'f'
+    data = b'caf\xe9:$apr1$x$y\n'
+    path.write_bytes(data)
+    for diff in (False, True):
+        with pytest.raises(InputError, match='not UTF-8.*not changed'):
+            H.manage(params(path, name='u', password=_pw(), bcrypt_rounds=4), want_diff=diff)
+        assert path.read_bytes() == data

@@ -406,3 +406,53 @@ def test_info_lists_without_values(fake):
     assert [(s['name'], s['verifiable'], s['consumers'], s['labels']) for s in result['secrets']] == [
         ('byhand', False, [], {}), ('db', True, ['web'], {'a': '1'})]
     assert result['missing'] == ['nope'] and SECRET not in json.dumps(result)
+
+
+# ------------------------------------------------------------------ hardening (issue 12)
+
+def test_path_refuses_a_planted_symlink_and_special_files(tmp_path):
+    import os
+    private = tmp_path / 'private'
+    private.mkdir(mode=0o700)
+    victim = private / 'shadow'
+    victim.write_bytes(os.urandom(16))
+    victim.chmod(0o600)
+    link = tmp_path / 'secret.bin'
+    link.symlink_to(victim)
+    with pytest.raises(InputError, match='secret a: .*symbolic link'):
+        _podman.normalize({'name': 'a', 'path': str(link)})
+    os.mkfifo(tmp_path / 'fifo')
+    with pytest.raises(InputError, match='not a regular file'):
+        _podman.normalize({'name': 'a', 'path': str(tmp_path / 'fifo')})
+
+
+def test_data_with_nul_is_refused_but_binary_path_is_kept(tmp_path):
+    value = SECRET + '\0'
+    with pytest.raises(InputError, match='NUL.*through path') as info:
+        _podman.normalize({'name': 'a', 'data': value})
+    assert SECRET not in info.value.msg
+    blob = tmp_path / 'blob'
+    blob.write_bytes(b'key\x00')
+    assert _podman.normalize({'name': 'a', 'path': str(blob)})[0].data == b'key\x00'
+
+
+@pytest.mark.parametrize('labels, message', [
+    ({1: 'x'}, 'is a int, not a string'),
+    ({True: 'x'}, 'is a bool, not a string'),
+    ({None: 'x'}, 'is a NoneType, not a string'),
+    ({'True': 'x'}, 'unquoted YAML'),
+    ({'None': 'x'}, 'unquoted YAML'),
+])
+def test_non_string_and_yaml_boolean_keys_are_refused(labels, message):
+    with pytest.raises(InputError, match=message):
+        _podman.normalize({'name': 'a', 'data': SECRET, 'labels': labels})
+    with pytest.raises(InputError, match=message):
+        _podman.normalize({'name': 'a', 'data': SECRET, 'driver_opts': labels})
+    assert _podman.normalize({'name': 'a', 'data': SECRET, 'labels': {'1': 2}})[0].labels == {'1': '2'}
+
+
+def test_env_advice_never_recommends_the_environment_keyword(monkeypatch):
+    monkeypatch.delenv('TK_UNSET', raising=False)
+    with pytest.raises(InputError) as info:
+        _podman.normalize({'name': 'a', 'env': 'TK_UNSET'})
+    assert 'do not set it with the environment keyword' in info.value.msg and 'data' in info.value.msg
