@@ -205,8 +205,19 @@ def update_vault_file(path, password, vault_id=None, values=None, generate=None,
         except InputError as exc:
             raise InputError('generate.%s: %s' % (key, exc.msg)) from None
 
-    # Through a symlink, the file it points to is edited (the link stays).
+    # Through a symlink, the file it points to is edited (the link stays); concurrent
+    # writers of that file take turns (a sidecar flock), so no update is lost.
     target = os.path.realpath(path)
+    if check_mode or not os.path.isdir(os.path.dirname(target)):
+        return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
+                       check_mode, return_values)
+    with _atomic.file_lock(target):
+        return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
+                       check_mode, return_values)
+
+
+def _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup, check_mode,
+            return_values):
     data = _atomic.read_bytes(target)
     created = data is None
     if created:

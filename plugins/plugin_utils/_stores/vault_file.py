@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _rotation, _vault
-from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_vars
 
 JOURNAL = 'turnkey_rotation_journal'
@@ -31,11 +31,12 @@ class VaultFile(object):
         self.password = None
         self.label = vault_id
         self.exists = False
+        self.raw = None
 
     def load(self):
         """``(values, journal)``: the vault's variables (journal removed) and the journal."""
         _vault.require_libraries()
-        data = _atomic.read_bytes(self.path)
+        data = self.raw = _atomic.read_bytes(self.path)
         if data is None:
             self.text, self.exists = '---\n', False
             self.password = self.passwords[0] if self.passwords else None
@@ -74,12 +75,14 @@ class VaultFile(object):
         new_text = _vault_vars.edit_text(self.text, self.path, _vault_vars.plain(updates),
                                          [k for k in removals if k not in updates])
         envelope = _vault.seal(new_text.encode('utf-8'), self.password, self.label)
-        if self.exists:
-            _atomic.atomic_write(self.path, envelope)
-        else:
-            _atomic.atomic_write(self.path, envelope, mode=0o600)
-            self.exists = True
-        self.text = new_text
+        with _atomic.file_lock(self.path):
+            # Another writer (vault_secret, ansible-vault edit) changed it since it was read:
+            # never overwrite that; the next run reads it afresh.
+            if _atomic.read_bytes(self.path) != self.raw:
+                raise TurnkeyError('%s was changed by someone else during the rotation; nothing was written by this '
+                                   'step. Run the same command again' % self.path)
+            _atomic.atomic_write(self.path, envelope, mode=None if self.exists else 0o600)
+        self.exists, self.text, self.raw = True, new_text, envelope.encode('utf-8')
 
     def dates(self):
         data = _rotation.read_table(self.rotation_file)
