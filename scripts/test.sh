@@ -9,6 +9,7 @@
 #   TURNKEY_COMPAT_ROTATE=strict        rotate test failures fail the stage (default)
 #                         xfail         run them and report, but do not fail the stage
 #                         skip          do not run them
+#   TURNKEY_COMPAT_PYTEST="-n 2"        pytest options for the rotate tests (default: 2 workers)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup.sh" test || exit 1
@@ -22,7 +23,8 @@ stages=("$@")
 [ ${#stages[@]} -eq 0 ] && stages=($all_stages)
 
 compat() {
-  local venv rc=0 rotate=${TURNKEY_COMPAT_ROTATE:-strict}
+  local venv rc=0 rotate=${TURNKEY_COMPAT_ROTATE:-strict} pytest_opts
+  read -ra pytest_opts <<< "${TURNKEY_COMPAT_PYTEST--n 2}"
   case "$rotate" in
     strict|xfail|skip) ;;
     *) echo "TURNKEY_COMPAT_ROTATE=$rotate: want strict, xfail or skip"; return 1 ;;
@@ -36,7 +38,8 @@ compat() {
       continue
     fi
     # The tests run ansible-playbook and ansible-vault from next to sys.executable.
-    if PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/integration/rotate; then
+    if PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        "${pytest_opts[@]+"${pytest_opts[@]}"}" tests/integration/rotate; then
       echo "---- $venv: rotate tests passed"
     elif [ "$rotate" = xfail ]; then
       echo "---- $venv: rotate tests FAILED (expected: TURNKEY_COMPAT_ROTATE=xfail)"
