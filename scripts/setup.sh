@@ -3,14 +3,15 @@
 # with the Python requirements, the collection made visible to ansible, and a podman
 # configuration that works on hosts where crun cannot run.  A second run takes ~1 s.
 #   scripts/setup.sh demo   what `make demo` needs
-#   scripts/setup.sh test   what the whole test suite needs
+#   scripts/setup.sh test   what the whole test suite needs, including the virtualenvs
+#                           .venv-2.16 and .venv-2.21 for the compat stage
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PROFILE=${1:-test}
 cd "$ROOT"
 
 apt_demo="podman runc python3-venv git"
-apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync strace inotify-tools"
+apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync strace inotify-tools shellcheck"
 case "$PROFILE" in
   demo) want=$apt_demo ;;
   test) want=$apt_test ;;
@@ -47,6 +48,33 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt 2> >(grep -v "is ignored: it is neither" >&2)
   rm -f .venv/.requirements-*
   touch "$stamp"
+fi
+
+# The compat stage proves the oldest and the newest ansible-core that meta/runtime.yml
+# admits: 2.16 (the floor; Python 3.11) and 2.21 (needs Python >= 3.12: pyenv's).
+compat_venv() {  # DIR PYTHON ANSIBLE-CORE-SPEC
+  local dir=$1 py=$2 spec=$3 stamp
+  stamp="$dir/.requirements-$( (echo "$py $spec"; cat requirements.txt requirements-compat.txt) | sha256sum | cut -c1-16)"
+  [ -f "$stamp" ] && return 0
+  if [ ! -x "$dir/bin/python" ]; then
+    echo "==> creating $dir ($("$py" -V), $spec)"
+    "$py" -m venv "$dir"
+  fi
+  echo "==> pip install $spec -r requirements-compat.txt into $dir"
+  "$dir/bin/python" -m pip install -q "$spec" -r requirements-compat.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  rm -f "$dir"/.requirements-*
+  touch "$stamp"
+}
+if [ "$PROFILE" = test ]; then
+  py312=${PYTHON312:-}
+  if [ -z "$py312" ]; then
+    for py312 in ~/.pyenv/versions/3.12*/bin/python3.12 "$(command -v python3.12 || true)" ""; do
+      [ -x "$py312" ] && break
+    done
+  fi
+  if [ -z "$py312" ]; then echo "no Python 3.12 for .venv-2.21 (set PYTHON312)" >&2; exit 1; fi
+  compat_venv .venv-2.16 "$PY" 'ansible-core==2.16.*'
+  compat_venv .venv-2.21 "$py312" 'ansible-core==2.21.*'
 fi
 
 # The demo vault password file is committed (demo only) and git does not keep modes:

@@ -3,6 +3,13 @@
 # nginx, PostgreSQL, Redis, DingTalk receiver, SSH hosts), molecule, collection build.
 #   scripts/test.sh                 everything
 #   scripts/test.sh unit sanity     only those stages
+# The compat stage runs sanity and the rotation integration tests under the oldest and
+# the newest ansible-core that meta/runtime.yml admits (.venv-2.16, .venv-2.21):
+#   TURNKEY_COMPAT_VENVS=".venv-2.16"   only those virtualenvs (default: both)
+#   TURNKEY_COMPAT_ROTATE=strict        rotate test failures fail the stage (default)
+#                         xfail         run them and report, but do not fail the stage
+#                         skip          do not run them
+#   TURNKEY_COMPAT_PYTEST="-n 2"        pytest options for the rotate tests (default: 2 workers)
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 "$ROOT/scripts/setup.sh" test || exit 1
@@ -10,8 +17,39 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/scripts/env.sh"
 cd "$ROOT" || exit 1
 
+all_stages="ruff lint sanity unit integration compat molecule build"
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(ruff lint sanity unit integration molecule build)
+# shellcheck disable=SC2206 # one word per stage
+[ ${#stages[@]} -eq 0 ] && stages=($all_stages)
+
+compat() {
+  local venv rc=0 rotate=${TURNKEY_COMPAT_ROTATE:-strict} pytest_opts
+  read -ra pytest_opts <<< "${TURNKEY_COMPAT_PYTEST--n 2}"
+  case "$rotate" in
+    strict|xfail|skip) ;;
+    *) echo "TURNKEY_COMPAT_ROTATE=$rotate: want strict, xfail or skip"; return 1 ;;
+  esac
+  for venv in ${TURNKEY_COMPAT_VENVS:-.venv-2.16 .venv-2.21}; do
+    [ -x "$venv/bin/ansible" ] || { echo "---- $venv: no ansible-core there (scripts/setup.sh test makes it)"; rc=1; continue; }
+    echo "---- $venv: $("$venv/bin/ansible" --version | head -n 1), $("$venv/bin/python" -V)"
+    scripts/sanity.sh --venv "$venv" || { echo "---- $venv: sanity FAILED"; rc=1; }
+    if [ "$rotate" = skip ]; then
+      echo "---- $venv: rotate tests skipped (TURNKEY_COMPAT_ROTATE=skip)"
+      continue
+    fi
+    # The tests run ansible-playbook and ansible-vault from next to sys.executable.
+    if PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        "${pytest_opts[@]+"${pytest_opts[@]}"}" tests/integration/rotate; then
+      echo "---- $venv: rotate tests passed"
+    elif [ "$rotate" = xfail ]; then
+      echo "---- $venv: rotate tests FAILED (expected: TURNKEY_COMPAT_ROTATE=xfail)"
+    else
+      echo "---- $venv: rotate tests FAILED (TURNKEY_COMPAT_ROTATE=xfail or skip to accept)"
+      rc=1
+    fi
+  done
+  return $rc
+}
 
 declare -A took
 failed=()
@@ -25,9 +63,10 @@ for stage in "${stages[@]}"; do
     sanity)      scripts/sanity.sh ;;
     unit)        pytest -q -p no:cacheprovider tests/unit ;;
     integration) pytest -q -p no:cacheprovider tests/integration ;;
+    compat)      compat ;;
     molecule)    scripts/molecule.sh ;;
     build)       scripts/build-check.sh ;;
-    *) echo "unknown stage $stage (ruff lint sanity unit integration molecule build)"; false ;;
+    *) echo "unknown stage $stage ($all_stages)"; false ;;
   esac
   rc=$?
   # ansible's password lookup writes its file atomically: pointed at /dev/null, it turns

@@ -60,7 +60,8 @@ def run(argv, data=None, secrets=(), check=True, env=None, timeout=None, cwd=Non
     if isinstance(data, str):
         data = data.encode('utf-8')
     try:
-        proc = subprocess.run(argv, input=data if data is not None else b'', capture_output=True,
+        # This is the collection's run_command (argv check, redaction) and takes no AnsibleModule.
+        proc = subprocess.run(argv, input=data if data is not None else b'', capture_output=True,  # pylint: disable=ansible-bad-function
                               env=env, timeout=timeout, cwd=cwd, check=False)
     except FileNotFoundError:
         raise InputError('%s was not found; install it or set the executable option' % argv[0]) from None

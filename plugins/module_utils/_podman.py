@@ -301,7 +301,7 @@ def _run_binary_stdin(argv, data):
     Only ``secret create`` gets here: its argv is built here without the data and podman
     never echoes the data, so there is nothing to scrub.
     """
-    proc = subprocess.run(argv, input=data, capture_output=True, check=False)
+    proc = subprocess.run(argv, input=data, capture_output=True, check=False)  # pylint: disable=ansible-bad-function
     out, err = proc.stdout.decode('utf-8', 'replace'), proc.stderr.decode('utf-8', 'replace')
     if proc.returncode != 0:
         detail = err.strip() or '(no output)'

@@ -143,8 +143,11 @@ def plain(value, where='values'):
     Values reach here as tagged or unsafe str subclasses, lazily decrypted vault strings
     (not str at all on ansible-core 2.16-2.18) and mapping or sequence views.
     """
-    if value is None or type(value) in (bool, int, float, str):
+    if value is None or type(value) in (bool, int, float):
         return value
+    if isinstance(value, str):
+        # str() of ansible-core 2.16-2.18's AnsibleUnsafeText is itself; this is an exact str.
+        return str.__str__(value)
     if isinstance(value, bool):
         return bool(value)
     if isinstance(value, int):
@@ -154,7 +157,7 @@ def plain(value, where='values'):
     if isinstance(value, bytes):
         raise InputError('%s is binary data; give text' % where)
     if isinstance(value, Mapping):
-        return {str(k): plain(v, '%s.%s' % (where, k)) for k, v in value.items()}
+        return {plain(str(k)): plain(v, '%s.%s' % (where, k)) for k, v in value.items()}
     if isinstance(value, (list, tuple, Sequence)) and not isinstance(value, str):
         return [plain(v, '%s[%d]' % (where, i)) for i, v in enumerate(value)]
     return str(value)
