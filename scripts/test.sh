@@ -25,6 +25,10 @@ stages=("$@")
 compat() {
   local venv rc=0 rotate=${TURNKEY_COMPAT_ROTATE:-strict} pytest_opts
   read -ra pytest_opts <<< "${TURNKEY_COMPAT_PYTEST--n 2}"
+  # The rotation end to end, its failure paths and one kill per journal transition; the
+  # whole tests/integration/rotate directory with TURNKEY_COMPAT_TESTS=tests/integration/rotate.
+  local compat_tests
+  read -ra compat_tests <<< "${TURNKEY_COMPAT_TESTS:-tests/integration/rotate/test_rotate_demo.py tests/integration/rotate/test_rotate_hosts.py tests/integration/rotate/test_rotate_dingtalk.py tests/integration/rotate/test_rotate_kill.py}"
   case "$rotate" in
     strict|xfail|skip) ;;
     *) echo "TURNKEY_COMPAT_ROTATE=$rotate: want strict, xfail or skip"; return 1 ;;
@@ -39,7 +43,7 @@ compat() {
     fi
     # The tests run ansible-playbook and ansible-vault from next to sys.executable.
     if PATH="$(cd "$venv/bin" && pwd):$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        "${pytest_opts[@]+"${pytest_opts[@]}"}" tests/integration/rotate; then
+        "${pytest_opts[@]+"${pytest_opts[@]}"}" "${compat_tests[@]}"; then
       echo "---- $venv: rotate tests passed"
     elif [ "$rotate" = xfail ]; then
       echo "---- $venv: rotate tests FAILED (expected: TURNKEY_COMPAT_ROTATE=xfail)"

@@ -132,6 +132,10 @@ class ActionModule(ActionBase):
         if not work or self._task.check_mode:
             if self._task.check_mode:
                 _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
+            else:
+                broke = _lock.clear_stale(lock, str(args.get('environment') or ''))
+                if broke:
+                    self._display.warning('removed a rotation lock left by a run that died: %s' % broke)
             out['work'] = False
             out['report'] = self._report_plan(args, run, plan, rotate_due, check=self._task.check_mode)
             return out
@@ -216,12 +220,12 @@ class ActionModule(ActionBase):
         if put_back:
             # The rotation is complete: date it here, this run cannot plan (no vault values).
             raw = task_vars.get('turnkey_secrets') or {}
-            names = [str(n) for n, spec in raw.items() if isinstance(spec, dict) and spec.get('kind') == 'vault']
+            names = _vault_vars.plain([n for n, spec in raw.items() if isinstance(spec, dict) and spec.get('kind') == 'vault'])
             self._vault_done(dict(args, names=names), task_vars)
         return {'changed': put_back, 'put_back': put_back}
 
     def _vault_done(self, args, task_vars):
-        names = [str(n) for n in args.get('names') or []]
+        names = _vault_vars.plain([str(n) for n in args.get('names') or []])
         store = VaultFile(str(args['vault_file']), str(args['rotation_file']), [])
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
         return {'changed': bool(changed)}

@@ -195,6 +195,16 @@ def acquire(path, environment, owner_pid, watch=True, force=False):
     return {'acquired': True, 'broke': broke, 'run_id': me}
 
 
+def clear_stale(path, environment=''):
+    """Remove a lock left by a run that is gone (a run with nothing to do). Returns the reason."""
+    if read(path) is None:
+        return None
+    try:
+        return _break_if_stale(path, environment, force=False)
+    except TurnkeyError:
+        return None  # a live run holds it: not ours to touch
+
+
 def check_free(path, owner_pid, environment=''):
     """Raise the busy error when another run holds a live lock (check mode: look only)."""
     held = read(path)

@@ -85,7 +85,7 @@ class Stack(object):
         os.unlink(plain)
 
     def write_inventory(self):
-        self.ssh.inventory(os.path.join(self.inventory, 'app.ini'), group='app')
+        self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app')
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
             yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
                                                             'ansible_python_interpreter': sys.executable}},
