@@ -66,7 +66,7 @@ for stage in "${stages[@]}"; do
     lint)        ansible-lint --offline -q ;;
     sanity)      scripts/sanity.sh ;;
     unit)        pytest -q -p no:cacheprovider tests/unit ;;
-    integration) pytest -q -p no:cacheprovider tests/integration ;;
+    integration) pytest -q -p no:cacheprovider -n 2 tests/integration ;;
     compat)      compat ;;
     molecule)    scripts/molecule.sh ;;
     build)       scripts/build-check.sh ;;

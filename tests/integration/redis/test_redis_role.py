@@ -1,4 +1,4 @@
-"""The redis_credentials role through ansible-playbook -vvvv: set + test, finish, rollback."""
+"""The redis_credentials role through ansible-playbook -vvvv: set + test, retire, rollback."""
 
 from harness import new_secret
 
@@ -20,7 +20,7 @@ def common(server, user):
                 redis_credentials_login_password='{{ admin_password }}')
 
 
-def test_set_test_then_finish(redis_server, acl_user, playbook, logs_in):
+def test_set_test_then_retire(redis_server, acl_user, playbook, logs_in):
     old, stale, new = new_secret(), new_secret(), new_secret()
     user = acl_user(old, stale)
     values = {'old': old, 'new': new, 'admin_password': redis_server.admin_password}
@@ -33,7 +33,7 @@ def test_set_test_then_finish(redis_server, acl_user, playbook, logs_in):
     assert logs_in(redis_server, user, old) and logs_in(redis_server, user, new)
     assert not logs_in(redis_server, user, stale), 'only the named previous password stays valid'
 
-    result = playbook(secret_vars=values, tasks=[role_task('finish', 'finish', **common(redis_server, user))])
+    result = playbook(secret_vars=values, tasks=[role_task('retire', 'retire', **common(redis_server, user))])
     assert result.task(FINISH.format(user))['changed']
     assert logs_in(redis_server, user, new) and not logs_in(redis_server, user, old)
     redis_server.restart()
