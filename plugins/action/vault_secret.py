@@ -36,7 +36,7 @@ class ActionModule(ActionBase):
         except TurnkeyError as exc:
             result.update(exc.details)
             result.update(failed=True, changed=False, msg=exc.msg)
-        if 'values' in result:
+        if 'secret_values' in result:
             # Censor the values in every callback even when the task forgot no_log; the
             # registered variable keeps them.
             result['_ansible_no_log'] = True

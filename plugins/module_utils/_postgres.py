@@ -59,6 +59,7 @@ CONNECTION_SPEC = dict(
     connect_timeout=dict(type='int', default=10),
 )
 
+
 def saslprep(password):
     """The string PostgreSQL and libpq hash for ``password``.
 

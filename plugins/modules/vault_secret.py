@@ -79,7 +79,7 @@ options:
   return_values:
     description:
       - Return the values of the variables named in O(values) and O(generate) (as they are after the
-        task) in RV(values), for the next tasks of a rotation.
+        task) in RV(secret_values), for the next tasks of a rotation.
       - The task's output is then censored as if C(no_log) were set; still set C(no_log) on the task
         and on every task using the registered result.
     type: bool
@@ -180,8 +180,11 @@ backup_file:
   description: The backup made with O(backup).
   returned: when the file changed
   type: str
-values:
-  description: Variables named in O(values) and O(generate) with their values after the task (secret; use C(no_log)).
+secret_values:
+  description:
+    - Variables named in O(values) and O(generate) with their values after the task (secret; use C(no_log)).
+    - Also returned as C(values), deprecated (it reads as the C(dict.values) method in Jinja,
+      C(result.values)); use C(secret_values).
   returned: when O(return_values=true)
   type: dict
 '''

@@ -73,8 +73,8 @@ def validate_catalogue(catalogue, supplied=None):
             continue
         kind = KINDS.get(spec['kind'])
         if kind is None:
-            problems.append('%s.kind is %r: use one of %s%s' % (where, spec['kind'], ', '.join(sorted(KINDS)),
-                                                                 _suggest(spec['kind'], KINDS)))
+            problems.append('%s.kind is %r: use one of %s%s'
+                            % (where, spec['kind'], ', '.join(sorted(KINDS)), _suggest(spec['kind'], KINDS)))
             continue
         argspec = kind.spec()
         unknown = sorted(str(k) for k in spec if k not in argspec)

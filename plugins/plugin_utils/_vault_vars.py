@@ -258,7 +258,9 @@ def _update(path, target, password, label, values, generate, regenerate, remove,
         after=''.join('%s: %s\n' % (key, _redact.CHANGED if key in current else _redact.NEW)
                       for key in touched if key not in removals))
     if return_values:
-        result['values'] = {key: updates[key] if key in updates else current.get(key) for key in list(values) + list(generate)}
+        result['secret_values'] = {key: updates[key] if key in updates else current.get(key)
+                                   for key in list(values) + list(generate)}
+        result['values'] = result['secret_values']  # deprecated name
     if not result['changed']:
         return result
     new_text = edit_text(text, path, updates, removals) if touched else text

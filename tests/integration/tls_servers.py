@@ -21,8 +21,8 @@ HOSTNAME = 'localhost'
 def make_certificates(directory):
     """{'ca': path, 'cert': path, 'key': path}: a CA and a server certificate for localhost."""
     os.makedirs(directory, exist_ok=True)
-    path = {name: os.path.join(directory, name) for name in ('ca.crt', 'ca.key', 'server.csr', 'server.crt',
-                                                            'server.key', 'server.ext')}
+    names = ('ca.crt', 'ca.key', 'server.csr', 'server.crt', 'server.key', 'server.ext')
+    path = {name: os.path.join(directory, name) for name in names}
     ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
 
     def openssl(*args):
@@ -170,4 +170,3 @@ class TlsRedis(Redis):
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             return True
         return False
-

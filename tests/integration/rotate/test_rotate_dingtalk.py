@@ -71,8 +71,8 @@ def test_rollback_alerts_the_dingtalk_group(robot_env, tmp_path, nginx_factory):
     decoy = tmp_path / 'decoy-htpasswd'
     decoy.write_text('')
     nginx = nginx_factory(decoy)  # serves another file: it refuses the new password
-    env.add_secrets('zz-dingtalk.yml', {'dashboard_password': {'kind': 'htpasswd', 'user': 'admin', 'verify_url': nginx.url,
-                                                                'path': str(tmp_path / 'htpasswd')}},
+    robot = {'kind': 'htpasswd', 'user': 'admin', 'verify_url': nginx.url, 'path': str(tmp_path / 'htpasswd')}
+    env.add_secrets('zz-dingtalk.yml', {'dashboard_password': robot},
                     turnkey_dingtalk_alerts=True, turnkey_dingtalk_api_url=env.receiver.api_url)
     result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory,
                           args=env.vault_args + ['--tags', 'htpasswd', '-e', 'rotate_force=true'], expect_rc=2,

@@ -59,7 +59,7 @@ def test_set_generate_remove_check_apply_check_apply(tmp_path, playbook):
         task('check', check=True), task('apply'), task('check again', check=True), task('apply again'),
         # The registered values are usable by later tasks without being shown.
         {'name': 'use the returned values', 'ansible.builtin.assert': {'that': [
-            "apply_again['values']['vault_db_password'] == new_db",
+            "apply_again['secret_values']['vault_db_password'] == new_db",
             "apply_again['values']['vault_redis_password_pending'] | length == 44",
             "apply_again['values']['vault_redis_password_pending'] == apply['values']['vault_redis_password_pending']"]},
          'no_log': True},

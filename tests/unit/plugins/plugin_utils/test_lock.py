@@ -31,14 +31,14 @@ def _racer(path, barrier, results, done):
 def _race(path, racers=2):
     barrier = CTX.Barrier(racers)
     results, done = CTX.Queue(), CTX.Event()
-    procs = [CTX.Process(target=_racer, args=(path, barrier, results, done)) for _ in range(racers)]
+    procs = [CTX.Process(target=_racer, args=(path, barrier, results, done)) for _racer_index in range(racers)]
     for proc in procs:
         proc.start()
-    outcomes = [results.get(timeout=20) for _ in procs]
+    outcomes = [results.get(timeout=20) for _proc in procs]
     done.set()
     for proc in procs:
         proc.join(10)
-    return [o for o, _reason in outcomes].count('won')
+    return [outcome for outcome, _reason in outcomes].count('won')
 
 
 def _dead_pid():
@@ -55,7 +55,7 @@ def test_lock_is_complete_when_it_appears(tmp_path):
     for key in ('host', 'boot_id', 'pid', 'pid_start', 'pgid', 'environment', 'started'):
         assert info[key] not in (None, ''), key
     assert oct(os.stat(path).st_mode & 0o777) == '0o600'
-    assert [n for n in os.listdir(str(tmp_path))] == ['.rotate.lock']
+    assert os.listdir(str(tmp_path)) == ['.rotate.lock']
     # The same run again: a no-op; another live run: busy, named.
     assert _lock.acquire(path, 'staging', os.getpid(), watch=False)['acquired'] is False
     holder = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])
