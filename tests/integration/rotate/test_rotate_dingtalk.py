@@ -81,3 +81,28 @@ def test_rollback_alerts_the_dingtalk_group(robot_env, tmp_path, nginx_factory):
     alerts = env.receiver.messages
     assert len(alerts) == 1 and 'dashboard_password' in alerts[0]['markdown']['title']
     assert not [v for v in env.secret_values() if v in str(alerts)]
+
+
+def test_two_robots_due_at_once_each_get_their_own_pair(demo_env, tmp_path):
+    env = demo_env
+    olds, news = [_pair(), _pair()], [_pair(), _pair()]
+    with DingTalkReceiver(token=news[0][0], secret=news[0][1]) as alerts, \
+            DingTalkReceiver(token=news[1][0], secret=news[1][1]) as ops:
+        values = env.vault()
+        values.update(vault_alerts_webhook_url=PUBLIC + olds[0][0], vault_alerts_secret=olds[0][1],
+                      vault_ops_webhook_url=PUBLIC + olds[1][0], vault_ops_secret=olds[1][1])
+        env.set_vault(values)
+        env.add_secrets('zz-dingtalk.yml', {'alerts': {'kind': 'dingtalk', 'api_url': alerts.api_url},
+                                            'ops': {'kind': 'dingtalk', 'api_url': ops.api_url}})
+        new_pairs = {'dingtalk_new': {'alerts': {'url': PUBLIC + news[0][0], 'secret': news[0][1]},
+                                      'ops': {'url': PUBLIC + news[1][0], 'secret': news[1][1]}}}
+        run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory, secret_vars=new_pairs,
+                     args=env.vault_args + ['--tags', 'dingtalk', '-e', 'rotate_force=true'],
+                     leak_check=[v for pair in olds for v in pair])
+        vault = env.vault()
+        assert (vault['vault_alerts_webhook_url'], vault['vault_alerts_secret']) == (PUBLIC + news[0][0], news[0][1])
+        assert (vault['vault_ops_webhook_url'], vault['vault_ops_secret']) == (PUBLIC + news[1][0], news[1][1])
+        # Each robot got one signed test message, with its own pair (the receivers refuse any other).
+        assert len(alerts.messages) == 1 and len(ops.messages) == 1
+        assert 'turnkey_rotation_journal' not in vault
+        assert {'alerts', 'ops'} <= set(env.rotation())
