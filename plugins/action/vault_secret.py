@@ -32,6 +32,7 @@ class ActionModule(ActionBase):
                 generate={str(k): str(v) for k, v in args['generate'].items()},
                 regenerate=[str(k) for k in args['regenerate']], remove=[str(k) for k in args['remove']],
                 create=args['create'], mode=args['mode'], backup=args['backup'], check_mode=self._task.check_mode,
+                follow=args['follow'], allow_shared_parent=args['allow_shared_parent'],
                 return_values=args['return_values']))
         except TurnkeyError as exc:
             result.update(exc.details)

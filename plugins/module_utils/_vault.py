@@ -349,6 +349,8 @@ SECRET_SPEC = dict(
         mode=dict(type='raw'),
         backup=dict(type='bool', default=False),
         return_values=dict(type='bool', default=False),
+        follow=dict(type='bool', default=False),
+        allow_shared_parent=dict(type='bool', default=False),
     ),
     mutually_exclusive=[('vault_password_file', 'vault_password')],
     required_one_of=[('vault_password_file', 'vault_password')],

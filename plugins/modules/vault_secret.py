@@ -84,6 +84,19 @@ options:
         and on every task using the registered result.
     type: bool
     default: false
+  follow:
+    description:
+      - When O(path) is a symbolic link, edit the file it points to (the link stays). Off by default, so
+        a link planted by someone who can write the directory is refused and the vault is never
+        rewritten where that person chose.
+    type: bool
+    default: false
+  allow_shared_parent:
+    description:
+      - Accept a directory of O(path) that its group or others may write (not sticky). Off by default, since
+        whoever can write it could swap the file between the read and the write.
+    type: bool
+    default: false
 attributes:
   action:
     description: Runs on the controller as an action plugin.

@@ -182,7 +182,8 @@ def _check_keys(keys, option):
 
 
 def update_vault_file(path, password, vault_id=None, values=None, generate=None, regenerate=(), remove=(),
-                      create=False, mode=None, backup=False, check_mode=False, return_values=False):
+                      create=False, mode=None, backup=False, check_mode=False, return_values=False, follow=False,
+                      allow_shared_parent=False):
     """Apply the changes; returns the result dict of the action plugin (values only if asked)."""
     _vault.require_libraries()
     values, generate = dict(values or {}), dict(generate or {})
@@ -208,10 +209,12 @@ def update_vault_file(path, password, vault_id=None, values=None, generate=None,
         except InputError as exc:
             raise InputError('generate.%s: %s' % (key, exc.msg)) from None
 
-    # Through a symlink, the file it points to is edited (the link stays); concurrent
-    # writers of that file take turns (a sidecar flock), so no update is lost.
-    target = os.path.realpath(path)
-    if check_mode or not os.path.isdir(os.path.dirname(target)):
+    # A link planted at the path is refused (follow: true edits the file it points to, the
+    # link stays); so is a directory others may write.  Concurrent writers of the file
+    # take turns (a sidecar flock), so no update is lost.
+    target = _atomic.resolve(path, follow=follow)
+    _atomic.check_parent(os.path.dirname(target), allow_shared_parent=allow_shared_parent)
+    if check_mode:
         return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
                        check_mode, return_values)
     with _atomic.file_lock(target):

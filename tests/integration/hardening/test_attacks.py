@@ -111,3 +111,25 @@ def test_follow_true_is_an_explicit_opt_in(tmp_path, playbook):
     assert result['changed'] and result['result']['path'] == str(real)
     assert os.path.islink(link) and real.read_text() == 'A=%s\n' % values['pw']
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_vault_secret_refuses_a_planted_link_and_a_shared_directory(tmp_path, scene, playbook):
+    """The attacker points vault.yml at a root-only file, or owns a group-writable inventory
+    directory: vault_secret refuses both and changes nothing; follow: true is the opt-in."""
+    password = tmp_path / 'vault_pass'
+    password.write_text(new_secret() + '\n')
+    password.chmod(0o600)
+    theirs, shared = scene['theirs'], scene['shared']
+    as_attacker('ln', '-s', str(scene['victim']), str(theirs / 'vault.yml'))
+    values = {'pw': new_secret()}
+
+    def task(title, path, **extra):
+        return {'name': title, 'turnkey.secrets.vault_secret': dict(
+            path=str(path), vault_password_file=str(password), values={'vault_x': '{{ pw }}'}, create=True, **extra),
+            'ignore_errors': True}
+
+    result = playbook(secret_vars=values, tasks=[task('link', theirs / 'vault.yml'), task('shared', shared / 'vault.yml')])
+    assert 'symbolic link' in result.task('link')['result']['msg']
+    assert 'writable by its group or by others' in result.task('shared')['result']['msg']
+    assert scene['victim'].read_bytes() == scene['before']
+    assert os.path.islink(str(theirs / 'vault.yml')) and not os.path.exists(str(shared / 'vault.yml'))
