@@ -70,3 +70,30 @@ def test_fernet_rotate_concurrent_with_appending_writers(tmp_path, workdir):
     multi = MultiFernet([Fernet(new), Fernet(old)])
     found = [multi.decrypt(line.encode()) for line in open(path).read().split('\n') if line.strip()]
     assert sorted(found) == sorted(plain + appended)
+
+
+def _vault_writer(path, password, key, value, barrier):
+    from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_vars
+    barrier.wait()
+    _vault_vars.update_vault_file(path, password, vault_id='it', values={key: value})
+
+
+def test_vault_secret_twenty_concurrent_writers(tmp_path):
+    import multiprocessing
+    from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_vars
+    from ansible_collections.turnkey.secrets.plugins.module_utils import _vault
+    path, password = str(tmp_path / 'vault.yml'), secrets.token_urlsafe(16).encode()
+    _vault_vars.update_vault_file(path, password, vault_id='it', values={'first': 'x'}, create=True)
+    values = {'vault_k%02d' % i: secrets.token_urlsafe(12) for i in range(WRITERS)}
+    ctx = multiprocessing.get_context('fork')
+    barrier = ctx.Barrier(WRITERS)
+    procs = [ctx.Process(target=_vault_writer, args=(path, password, k, v, barrier)) for k, v in values.items()]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * WRITERS
+    text, blobs = _vault.find_blobs(open(path, 'rb').read(), path, inline=False)
+    assert blobs[0].open([password]) is not None
+    stored = _vault_vars.parse_values(blobs[0].plaintext.decode(), path)
+    assert {k: stored[k] for k in values} == values
