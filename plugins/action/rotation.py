@@ -208,7 +208,7 @@ class ActionModule(ActionBase):
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in self._outcomes(task_vars, '__rotation_outcome').items()}
         finished = run.finish(retired, groups)
-        return {'changed': bool(finished), 'finished': finished, 'waiting': run.journal['waiting'],
+        return {'changed': bool(finished), 'dated': finished, 'waiting': run.journal['waiting'],
                 'inflight': {n: e['state'] for n, e in run.inflight.items()}}
 
     def _recover(self, args, task_vars):

@@ -130,8 +130,8 @@ promoted:
   returned: step promote
   type: list
   elements: str
-finished:
-  description: Secrets dated in rotation.yml and removed from the journal.
+dated:
+  description: Secrets dated in rotation.yml and removed from the journal (not C(finished), which ansible-core reserves for async results).
   returned: step finish
   type: list
   elements: str
