@@ -140,11 +140,15 @@ def test_set_generate_remove_check_apply_again(tmp_path):
     assert yaml.safe_load(plaintext(path, password))['vault_redis_password_pending'] != data['vault_redis_password_pending']
 
 
-def test_symlinked_file_is_edited_through_the_link(tmp_path):
+def test_symlink_refused_unless_follow_then_edited_through_the_link(tmp_path):
     path, password = vault_file(tmp_path)
     link = tmp_path / 'link.yml'
     os.symlink(path, link)
-    assert _vault_vars.update_vault_file(str(link), password, values={'vault_port': 1})['changed']
+    before = open(path, 'rb').read()
+    with pytest.raises(InputError, match='symbolic link'):
+        _vault_vars.update_vault_file(str(link), password, values={'vault_port': 1})
+    assert open(path, 'rb').read() == before
+    assert _vault_vars.update_vault_file(str(link), password, values={'vault_port': 1}, follow=True)['changed']
     assert os.path.islink(link) and yaml.safe_load(plaintext(path, password))['vault_port'] == 1
 
 
