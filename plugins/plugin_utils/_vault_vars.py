@@ -224,7 +224,7 @@ def update_vault_file(path, password, vault_id=None, values=None, generate=None,
 
 def _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup, check_mode,
             return_values):
-    data = _atomic.read_bytes(target)
+    data = _atomic.read_bytes(target, follow=False)
     created = data is None
     if created:
         if not create:
