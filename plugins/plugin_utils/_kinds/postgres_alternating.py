@@ -41,8 +41,8 @@ column, which matches members of ``app``).  ``login_user`` of the entry needs CR
 from __future__ import annotations
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._generate import generate as generate_value
-from ansible_collections.turnkey.secrets.plugins.module_utils._postgres import CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds.postgres import Postgres
 
 SUFFIXES = ('_a', '_b')
 NAMEDATALEN = 64  # PostgreSQL truncates identifiers to NAMEDATALEN - 1 bytes
@@ -67,11 +67,10 @@ class PostgresAlternating(Kind):
     steps = ('set', 'test', 'rollback')
     generate = 'urlsafe:24'
     max_age_days = 180
-    # Unset connection options stay unset: the module's defaults apply.
-    options = dict({key: {k: v for k, v in spec.items() if k != 'default'} for key, spec in CONNECTION_SPEC.items()},
-                   role={'type': 'str', 'required': True})
-    connection = tuple(CONNECTION_SPEC)
-    module_group = 'turnkey.secrets.postgres'
+    # The same catalogue options and connection as the postgres kind.
+    options = Postgres.options
+    connection = Postgres.connection
+    module_group = Postgres.module_group
 
     def keys(self, name):
         # The password first: the engine (and base record) treat keys()[0] as the secret.
