@@ -190,7 +190,8 @@ class ActionModule(ActionBase):
         kept = _engine.kept_keys(run.entries)
         resolved = {h: _engine.resolve_consumers(consumers[h], run.values, kept)
                     for h in run.journal['waiting'] if h in consumers}
-        return {'changed': bool(run.done), 'promoted': run.done, 'failed_names': run.failed, 'deploy': resolved,
+        return {'changed': bool(run.done), 'promoted': run.done, 'failed_names': run.failed, 'undoing': run.undoing,
+                'deploy': resolved,
                 'pending': {n: e.get('hosts_missing') or [] for n, e in run.inflight.items() if e['state'] == 'pending'}}
 
     def _deployed(self, args, task_vars):

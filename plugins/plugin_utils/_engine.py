@@ -253,7 +253,7 @@ def due(entries, names, dates, force, now=None):
 
 def service_record(name, kind, options, values, new, state):
     options = {k: v for k, v in options.items() if v is not None}
-    record = {'name': name, 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
+    record = {'name': name, 'names': [name], 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
               'steps': ['rollback'] if state == 'rollback' else [s for s in kind.steps if s != 'retire'],
               'module_defaults': {}}
     if kind.module_group:
@@ -265,10 +265,36 @@ def service_record(name, kind, options, values, new, state):
 
 
 def batches(records):
+    """Records by host group; records of a batching kind that agree on everything but its
+    batch_apart options become one record whose ``members`` are the secrets' own parts."""
     out = {}
+    merged = {}
     for record in records:
-        out.setdefault(record['group'], []).append(record)
+        kind = KINDS[record['kind']]
+        if kind.batch_apart is None:
+            out.setdefault(record['group'], []).append(record)
+            continue
+        key = (record['kind'], tuple(record['steps']), repr(sorted(
+            (k, v) for k, v in record['options'].items() if k not in kind.batch_apart)))
+        item = {k: v for k, v in record.items() if k not in ('names', 'label', 'steps', 'options', 'module_defaults')}
+        if key in merged:
+            batch = merged[key]
+            batch['names'].append(record['name'])
+            batch['members'].append(item)
+            batch['label'] = _batch_label(batch['names'], record['kind'])
+            continue
+        batch = dict(record, members=[item])
+        for own in item:
+            if own not in ('kind', 'group'):
+                batch.pop(own, None)
+        merged[key] = batch
+        out.setdefault(record['group'], []).append(batch)
     return out
+
+
+def _batch_label(names, kind):
+    shown = ', '.join(names[:3]) + (' and %d more' % (len(names) - 3) if len(names) > 3 else '')
+    return '%s (%s)' % (shown, kind)
 
 
 def group_hosts(group, groups):
@@ -321,7 +347,7 @@ class Run(object):
         self.values, self.journal = store.load()
         self.journal.setdefault('secrets', {})
         self.journal.setdefault('waiting', [])
-        self.done, self.failed, self.waiting_for_person = [], [], []
+        self.done, self.failed, self.undoing, self.waiting_for_person = [], [], [], []
 
     @property
     def inflight(self):
@@ -405,7 +431,7 @@ class Run(object):
                     continue
                 entry['state'] = state
                 if state == 'rollback':
-                    self.failed.append(name)
+                    self.undoing.append(name)
                 if missing:
                     entry['hosts_missing'] = missing
                 if state != 'tested':
@@ -417,7 +443,7 @@ class Run(object):
             self.done.append(name)
         if self.done:
             self.journal['waiting'] = sorted(set(self.journal['waiting']) | set(consumer_hosts))
-        if updates or self.done or self.failed:
+        if updates or self.done or self.failed or self.undoing:
             self.save('promote', updates)
 
     # consumers ---------------------------------------------------------------

@@ -40,6 +40,11 @@ class Kind(object):
     # Options handed to the service modules through module_defaults, and their action group.
     connection = ()
     module_group = None
+    # Options that may differ between secrets one service call handles together (htpasswd:
+    # the users of one file, one module call and one bcrypt pool instead of a task each);
+    # None: every secret is its own call.  Secrets of a batch are set, tested and rolled
+    # back together.
+    batch_apart = None
 
     def spec(self):
         spec = dict(COMMON_OPTIONS)

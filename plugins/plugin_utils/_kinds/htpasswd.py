@@ -20,6 +20,7 @@ class Htpasswd(Kind):
     steps = ('set', 'test', 'rollback')
     generate = 'password:24'
     max_age_days = 90
+    batch_apart = ('user',)
     options = {
         'path': {'type': 'path', 'required': True},
         'user': {'type': 'str', 'default': 'admin'},
@@ -45,6 +46,8 @@ class Htpasswd(Kind):
     def record(self, name, options, current, new):
         out = super(Htpasswd, self).record(name, options, current, new)
         out['user'] = options['user']
+        # The shape of role htpasswd's htpasswd_users.
+        out['entry'] = {'name': options['user'], 'password': out['new'], 'previous_password': out['old'] or ''}
         return out
 
 

@@ -229,7 +229,7 @@ def test_new_password_refused_by_nginx_is_rolled_back(stack, tmp_path):
     stack.write_inventory()
     result = stack.rotate(tmp_path, '--tags', 'htpasswd', '-e', 'rotate_force=true', expect_rc=2)
     msg = result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
-    assert 'dashboard_password' in msg and 'previous credential was restored' in msg
+    assert 'dashboard_password' in msg and 'services keep the current credential' in msg
     vault = stack.vault()
     assert vault['vault_dashboard_password'] == old['vault_dashboard_password']
     assert 'turnkey_rotation_journal' not in vault
