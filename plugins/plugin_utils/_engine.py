@@ -504,12 +504,12 @@ def checkpoint(transition):
     """Test hook: with ``_TURNKEY_ROTATION_TEST_PAUSE=<transition>`` (and a marker file in
     ``_TURNKEY_ROTATION_TEST_MARKER``) the run stops right after that journal write, so
     the kill tests can kill it exactly there: create, generate, promote, deployed, dated,
-    finish."""
+    finish.  It goes on when the test creates ``<marker>.go`` (or after two minutes)."""
     marker = os.environ.get('_TURNKEY_ROTATION_TEST_MARKER')
     if not marker or os.environ.get('_TURNKEY_ROTATION_TEST_PAUSE') != transition:
         return
     with open(marker, 'w') as handle:
         handle.write(transition)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not os.path.exists(marker + '.go'):
         time.sleep(0.05)

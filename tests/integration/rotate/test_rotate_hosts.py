@@ -84,8 +84,8 @@ class Stack(object):
                         '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
         os.unlink(plain)
 
-    def write_inventory(self):
-        self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app')
+    def write_inventory(self, ssh_options=None):
+        self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app', ssh_options=ssh_options)
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
             yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
                                                             'ansible_python_interpreter': sys.executable}},
@@ -257,3 +257,53 @@ def test_second_concurrent_run_fails_fast(stack, tmp_path):
     first_out = first.communicate(timeout=300)[0].decode()
     assert first.returncode == 0, first_out[-3000:]
     _check_services(stack, stack.vault())
+
+
+def _shipped_ssh_options():
+    with open(os.path.join(ROOT, 'inventory', 'staging', 'group_vars', 'all', 'main.yml')) as handle:
+        return yaml.safe_load(handle)['ansible_ssh_common_args']
+
+
+def test_host_vanishing_mid_run_is_bounded_by_the_shipped_ssh_options(stack, tmp_path):
+    """th2 answers at first, then its network goes away (sshd still running, no reset) while
+    the run sits between promote and the consumers: with the staging inventory's keepalive
+    and connect timeout the run ends within a minute or two, names th2, and the rerun after
+    th2 is back converges."""
+    stack.write_inventory(ssh_options=_shipped_ssh_options())
+    marker = str(tmp_path / 'paused')
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', stack.inventory,
+           'turnkey.secrets.rotate'] + stack.vault_args
+    env = ansible_env({'_TURNKEY_ROTATION_TEST_PAUSE': 'promote', '_TURNKEY_ROTATION_TEST_MARKER': marker})
+    with open(str(tmp_path / 'run.log'), 'wb') as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while not os.path.exists(marker) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert os.path.exists(marker), open(str(tmp_path / 'run.log')).read()[-3000:]
+            # An open master connection to th2, as a run that already talked to it has.
+            ping = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', stack.inventory, 'th2',
+                                   '-m', 'ansible.builtin.ping'] + stack.vault_args,
+                                  env=ansible_env(), cwd=ROOT, capture_output=True, check=False)
+            assert ping.returncode == 0, ping.stdout.decode()[-2000:]
+            stack.ssh.vanish('th2')
+            released = time.monotonic()
+            open(marker + '.go', 'w').close()
+            rc = proc.wait(timeout=300)
+            took = time.monotonic() - released
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            stack.ssh.vanish('th2', gone=False)
+    output = open(str(tmp_path / 'run.log')).read()
+    print('run ended %.1f s after th2 vanished' % took)
+    assert rc in (2, 4), output[-4000:]
+    assert took < 150, 'the run hung %.0f s after th2 vanished' % took
+    assert 'th2' in output.split('Report the rotation')[-1]
+    for value in list(stack.old.values()) + [v for v in stack.vault().values() if isinstance(v, str)]:
+        assert_no_secret(output, [value], 'rotate.yml output')
+    assert stack.vault()['turnkey_rotation_journal']['waiting'] == ['th2']
+
+    stack.rotate(tmp_path)
+    _check_services(stack, stack.vault())
+    assert 'turnkey_rotation_journal' not in stack.vault()
