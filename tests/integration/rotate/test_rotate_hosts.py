@@ -7,6 +7,7 @@ env file.  The environment's vault is created for the test with fresh random val
 
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import bcrypt
 import pytest
 import yaml
 
+from dingtalk_receiver import DingTalkReceiver
 from harness import ROOT, ansible_env, assert_no_secret, new_secret, run_playbook
 from invariants import env_values
 from sshhosts import SSHHosts
@@ -84,7 +86,7 @@ class Stack(object):
                         '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
         os.unlink(plain)
 
-    def write_inventory(self, ssh_options=None):
+    def write_inventory(self, ssh_options=None, extra_secrets=None):
         self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app', ssh_options=ssh_options)
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
             yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
@@ -110,6 +112,7 @@ class Stack(object):
                 'DB_PASSWORD': 'vault_db_password', 'REDIS_PASSWORD': 'vault_redis_password',
                 'SECRET_KEY': 'vault_secret_key', 'SECRET_KEY_FALLBACKS': ['vault_secret_key_fallbacks']}}],
         }
+        main['turnkey_secrets'].update(extra_secrets or {})
         with open(os.path.join(self.gv, 'main.yml'), 'w') as handle:
             yaml.safe_dump(main, handle)
         with open(self.rotation_file, 'w') as handle:
@@ -307,3 +310,31 @@ def test_host_vanishing_mid_run_is_bounded_by_the_shipped_ssh_options(stack, tmp
     stack.rotate(tmp_path)
     _check_services(stack, stack.vault())
     assert 'turnkey_rotation_journal' not in stack.vault()
+
+
+def test_dingtalk_verify_runs_on_the_controller_when_the_first_host_is_remote(stack, tmp_path):
+    """The receiver listens on the controller's loopback, which th1 (the play's first host)
+    cannot reach: the verify only passes when it is sent from the controller."""
+    token, secret = secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
+    new_token, new_secret = secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
+    public = 'https://oapi.dingtalk.com/robot/send?access_token='
+    with DingTalkReceiver(token=new_token, secret=new_secret) as receiver:
+        values = dict(stack.old, vault_dingtalk_webhook_url=public + token, vault_dingtalk_secret=secret)
+        stack.write_vault(values)
+        stack.write_inventory(extra_secrets={'dingtalk': {'kind': 'dingtalk', 'api_url': receiver.api_url}})
+        # Parsed first, this file makes th1 the first host of every play.
+        with open(os.path.join(stack.inventory, '000_order.yml'), 'w') as handle:
+            yaml.safe_dump({'all': {'hosts': {'th1': None, 'th2': None}}}, handle)
+        order = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', stack.inventory,
+                                'all:localhost', '--list-hosts'] + stack.vault_args,
+                               env=ansible_env(), capture_output=True, check=True, text=True).stdout.split()
+        assert order[2:] == ['th1', 'th2', 'localhost'], order
+        result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=stack.inventory,
+                              secret_vars={'dingtalk_new_url': public + new_token, 'dingtalk_new_secret': new_secret},
+                              args=stack.vault_args + ['--tags', 'dingtalk', '-e', 'rotate_force=true'],
+                              leak_check=[token, secret, new_token, new_secret] + list(stack.old.values()), timeout=300)
+        first = result.task('Verify the DingTalk webhook with a signed test message')
+        assert first['host'] == 'th1'  # run once, for the play's first host, and delegated to the controller
+        assert len(receiver.messages) == 1, result.output[-3000:]
+    vault = stack.vault()
+    assert vault['vault_dingtalk_webhook_url'] == public + new_token and vault['vault_dingtalk_secret'] == new_secret
