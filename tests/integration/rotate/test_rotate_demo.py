@@ -91,3 +91,31 @@ def test_vault_password_rotation_through_rotate(demo_env, tmp_path):
     assert 'vault_password' in demo_env.rotation()
     again = _rotate(demo_env, tmp_path, '--tags', 'vault', leak=[old_password, new_password])
     assert again.changed_tasks() == []
+
+
+def test_container_that_could_not_be_recreated_stays_outstanding_until_it_is(demo_env, tmp_path, podman):
+    """The container using the SECRET_KEY podman secret cannot be recreated (its --env-file
+    is gone): the run names the host as still needing the values and keeps the journal; once
+    the file is back, the plain command recreates the container and finishes."""
+    _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true')  # the podman secret exists
+    web = demo_env.podman_prefix + 'web'
+    env_file = tmp_path / 'web.env'
+    env_file.write_text('MODE=test\n')
+    secret = demo_env.podman_prefix + 'secret_key'
+    podman.run_container(web, '--secret', secret, '--env-file', str(env_file))
+    try:
+        env_file.unlink()
+        failed = _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true', expect_rc=2)
+        msg = failed.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
+        assert 'localhost' in msg
+        assert demo_env.vault()['turnkey_rotation_journal']['waiting'] == ['localhost']
+        assert podman.exec_(web, 'cat', '/run/secrets/' + secret) != demo_env.vault()['vault_secret_key']
+
+        env_file.write_text('MODE=test\n')
+        _rotate(demo_env, tmp_path)
+        vault = demo_env.vault()
+        assert 'turnkey_rotation_journal' not in vault
+        assert podman.exec_(web, 'cat', '/run/secrets/' + secret) == vault['vault_secret_key']
+        assert _rotate(demo_env, tmp_path).changed_tasks() == []
+    finally:
+        podman('rm', '-f', web, check=False)
