@@ -128,6 +128,19 @@ def _vars_of(source):
     return list(source) if isinstance(source, (list, tuple)) else [source]
 
 
+def _entries(problems, host, var, entries, accepted, needs):
+    """(where, entry) of the mappings in a consumer list; other items and unknown keys are problems."""
+    for index, entry in enumerate(entries):
+        where = '%s: %s[%d]' % (host, var, index)
+        if not isinstance(entry, dict):
+            problems.append('%s must be a mapping with %s' % (where, needs))
+            continue
+        for key in sorted(set(entry) - accepted):
+            problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, accepted),
+                                                                    ', '.join(sorted(accepted))))
+        yield where, entry
+
+
 def validate_consumers(by_host, known):
     """Check every host's ``turnkey_env_files`` / ``turnkey_podman_secrets`` before anything changes.
 
@@ -141,14 +154,7 @@ def validate_consumers(by_host, known):
         if not isinstance(env_files, list) or not isinstance(podman, list):
             problems.append('%s: turnkey_env_files and turnkey_podman_secrets must be lists' % host)
             continue
-        for index, entry in enumerate(env_files):
-            where = '%s: turnkey_env_files[%d]' % (host, index)
-            if not isinstance(entry, dict):
-                problems.append('%s must be a mapping with path and values' % where)
-                continue
-            for key in sorted(set(entry) - ENV_FILE_KEYS):
-                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, ENV_FILE_KEYS),
-                                                                        ', '.join(sorted(ENV_FILE_KEYS))))
+        for where, entry in _entries(problems, host, 'turnkey_env_files', env_files, ENV_FILE_KEYS, 'path and values'):
             path = entry.get('path')
             if not isinstance(path, str) or not path.startswith('/'):
                 problems.append('%s.path must be an absolute path' % where)
@@ -169,14 +175,7 @@ def validate_consumers(by_host, known):
                         problems.append('%s.values.%s: %s is not defined in the vault or the catalogue%s'
                                         % (where, target, var, _suggest(var, known)))
         names = set()
-        for index, entry in enumerate(podman):
-            where = '%s: turnkey_podman_secrets[%d]' % (host, index)
-            if not isinstance(entry, dict):
-                problems.append('%s must be a mapping with name and var' % where)
-                continue
-            for key in sorted(set(entry) - PODMAN_KEYS):
-                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, PODMAN_KEYS),
-                                                                        ', '.join(sorted(PODMAN_KEYS))))
+        for where, entry in _entries(problems, host, 'turnkey_podman_secrets', podman, PODMAN_KEYS, 'name and var'):
             name = entry.get('name')
             if not isinstance(name, str) or not NAME_RE.match(name):
                 problems.append('%s.name %r is not a valid podman secret name (letters, digits, _ . -; at most 64)'

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import textwrap
 
-from harness import PG_BIN, Postgres, Redis, new_secret, wait_for_port
+from harness import Postgres, Redis, new_secret, wait_for_port
 
 HOSTNAME = 'localhost'
 
@@ -57,16 +57,7 @@ class TlsPostgres(Postgres):
         self.certs = certs
 
     def start(self):
-        os.makedirs(self.workdir, exist_ok=True)
-        shutil.chown(self.workdir, 'postgres', 'postgres')
-        pwfile = os.path.join(self.workdir, 'pwfile')
-        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(self.admin_password + '\n')
-        shutil.chown(pwfile, 'postgres', 'postgres')
-        self._as_postgres(os.path.join(PG_BIN, 'initdb'), '-D', self.data, '-N', '-A', 'scram-sha-256',
-                          '--auth-local=peer', '-U', self.admin_user, '--pwfile', pwfile)
-        os.unlink(pwfile)
+        self.initdb()
         # The server reads its key as the postgres user, which must own it (0600).
         for name in ('cert', 'key'):
             target = os.path.join(self.data, 'server.' + name)
@@ -77,12 +68,8 @@ class TlsPostgres(Postgres):
             handle.write('local all postgres peer\n'
                          'hostssl all all 127.0.0.1/32 scram-sha-256\n'
                          'hostssl all all ::1/128 scram-sha-256\n')
-        self._as_postgres(os.path.join(PG_BIN, 'pg_ctl'), '-D', self.data, '-l', self.log, '-w', '-o',
-                          '-p %d -k %s -c listen_addresses=127.0.0.1 -c log_statement=all '
-                          '-c log_min_error_statement=info -c fsync=off -c ssl=on '
-                          '-c ssl_cert_file=server.cert -c ssl_key_file=server.key '
-                          '-c log_connections=on' % (self.port, self.workdir), 'start')
-        return self
+        return self.pg_ctl_start('-c ssl=on -c ssl_cert_file=server.cert -c ssl_key_file=server.key '
+                                 '-c log_connections=on')
 
     def connect(self, user=None, password=None, dbname='postgres', sslmode='verify-full'):
         import psycopg

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from dingtalk_receiver import DingTalkReceiver
-from harness import ROOT, ansible_env, assert_no_secret, new_secret, run_playbook
+from harness import ROOT, VaultedInventory, ansible_env, assert_no_secret, new_secret, run_playbook
 from invariants import env_values
 from sshhosts import SSHHosts
 
@@ -29,20 +29,11 @@ def ssh_hosts(tmp_path_factory):
     hosts.stop()
 
 
-class Stack(object):
+class Stack(VaultedInventory):
     """One environment: inventory, vault, nginx, a PostgreSQL role, a Redis ACL user."""
 
     def __init__(self, base, ssh_hosts, postgres, redis_server, nginx_factory):
-        self.base = str(base)
-        self.inventory = os.path.join(self.base, 'inventory', 'it')
-        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
-        os.makedirs(self.gv)
-        self.password_file = os.path.join(self.inventory, '.vault_pass')
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        os.write(fd, new_secret().encode())
-        os.close(fd)
-        self.vault_file = os.path.join(self.gv, 'vault.yml')
-        self.rotation_file = os.path.join(self.gv, 'rotation.yml')
+        super().__init__(base, 'it')
         self.ssh = ssh_hosts
         self.postgres = postgres
         self.redis = redis_server
@@ -77,15 +68,6 @@ class Stack(object):
         with self.postgres.connect() as conn:
             conn.execute(query)
 
-    def write_vault(self, values):
-        plain = os.path.join(self.base, 'plain.yml')
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            yaml.safe_dump(values, handle)
-        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'it@' + self.password_file, '--encrypt-vault-id', 'it',
-                        '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
-        os.unlink(plain)
-
     def write_inventory(self, ssh_options=None, extra_secrets=None):
         self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app', ssh_options=ssh_options)
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
@@ -119,14 +101,6 @@ class Stack(object):
             yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90}
                                                  for n in main['turnkey_secrets']}}, handle)
 
-    @property
-    def vault_args(self):
-        return ['--vault-id', 'it@' + self.password_file]
-
-    def vault(self):
-        out = subprocess.run(['ansible-vault', 'view', '--vault-id', 'it@' + self.password_file, self.vault_file],
-                             capture_output=True, check=True, env=ansible_env()).stdout
-        return yaml.safe_load(out)
 
     def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=()):
         values = [v for v in self.vault().values() if isinstance(v, str)]
