@@ -401,3 +401,120 @@ def test_literal_task_rule_ignores_non_task_yaml_and_broken_yaml(tmp_path):
     write(tree / 'molecule.yml', 'driver:\n  name: default\n')
     res = _audit.audit({'path': str(tree)})
     assert not [f for f in res['findings'] if f['rule'] == 'literal-secret-in-task']
+
+
+# --------------------------------------------------------------------------- rules added for issue 13
+
+def token_word():
+    return secrets.choice(['tiger', 'maple', 'orbit', 'lumen', 'quartz', 'cobalt', 'fjord', 'nectar'])
+
+
+@pytest.mark.parametrize('make, template, kwargs, excerpt', [
+    # values starting with "!" or "$" are literals unless they are a tag, a variable or a crypt hash
+    (lambda: '!' + password(), 'DB_PASSWORD=%s', {}, 'DB_PASSWORD=\u2026'),
+    (lambda: '!' + password(), 'password = "%s"', {}, 'password = "\u2026"'),
+    (lambda: '$' + password(), "REDIS_PASSWORD='%s'", {}, 'REDIS_PASSWORD = "\u2026"'),
+    (lambda: '$' + password(), 'SMTP_PASSWORD=%s', {}, 'SMTP_PASSWORD=\u2026'),
+    # lower-case words joined by _ (a pass phrase), not a variable name
+    (lambda: '_'.join([token_word(), token_word(), token_word(), str(secrets.randbelow(90) + 10)]),
+     'admin_password: %s', {'yaml_file': True}, 'admin_password: \u2026'),
+    (lambda: 'k%sx_%sq_%sz' % (secrets.randbelow(9), secrets.randbelow(9), secrets.randbelow(9)) + secrets.token_hex(3),
+     'API_KEY="%s"', {}, 'API_KEY = "\u2026"'),
+    # *_pw names, PINs as YAML integers
+    (password, 'db_pw: "%s"', {}, 'db_pw = "\u2026"'),
+    (password, 'ADMIN_PW=%s', {}, 'ADMIN_PW=\u2026'),
+    (lambda: str(100000 + secrets.randbelow(899999)), 'alarm_pin: %s', {'yaml_file': True}, 'alarm_pin: \u2026'),
+    (lambda: str(10000000 + secrets.randbelow(89999999)), 'backup_password: %s', {'yaml_file': True},
+     'backup_password: \u2026'),
+    # unquoted key = value in .cfg / .ini files
+    (password, 'password = %s', {'config_file': True}, 'password = \u2026'),
+    (password, 'smtp_pass: %s', {'config_file': True}, 'smtp_pass = \u2026'),
+])
+def test_issue13_values_found(make, template, kwargs, excerpt):
+    value = make()
+    found = _audit.match_line(template % value, **kwargs)
+    assert [(m.rule, m.excerpt) for m in found] == [('password-assignment', excerpt)]
+    assert all(value not in m.excerpt + m.message for m in found)
+
+
+@pytest.mark.parametrize('line, kwargs', [
+    ('password: !vault |', {'yaml_file': True}),
+    ('DB_PASSWORD=$DB_PASSWORD', {}),
+    ('password = "$db_password"', {}),
+    ('password: "$6$rounds=5000$abcdefgh$0123456789abcdef"', {'yaml_file': True}),
+    ('DB_PASSWORD: vault_db_password', {'yaml_file': True}),
+    ('password_encryption: scram_sha_256', {'yaml_file': True}),
+    ('htpasswd_hash_scheme: apr_md5_crypt', {'yaml_file': True}),
+    ('redis_password_persist: acl_save', {'yaml_file': True}),
+    ('secret_key_keep: 2', {'yaml_file': True}),
+    ('password_min_length: 12', {'yaml_file': True}),
+    ('token_ttl: 3600', {'yaml_file': True}),
+    ('db_port: 5432', {'yaml_file': True}),
+    ('vault_password_file = ~/.vault_pass_staging', {'config_file': True}),
+    ('private_key_file = /etc/ssl/key.pem', {'config_file': True}),
+    ('password = ', {'config_file': True}),
+    ('password = %(db_password)s', {'config_file': True}),
+    ('password = secret', {'config_file': True}),
+    ('pinned_version = 2.1.4', {'config_file': True}),
+    ('password = ' + 'x' * 12, {'config_file': False}),
+])
+def test_issue13_not_reported(line, kwargs):
+    assert [(m.rule, m.excerpt) for m in _audit.match_line(line, **kwargs)] == []
+
+
+def test_inventory_integers_and_spaced_ini_vars():
+    pin, pw = str(100000 + secrets.randbelow(899999)), password()
+    text = '---\nalarm_pin: %s\nredis_password_keep: 2\ndb_port: 5432\n' % pin
+    audit = inventory_findings('group_vars/all/main.yml', text)
+    assert [(f['rule'], f['line'], f['excerpt']) for f in audit.findings] == [
+        ('inventory-clear-secret', 2, 'alarm_pin: \u2026')]
+    plain = inventory_findings('group_vars/all/vault.yml', '---\nvault_alarm_pin: %s\n' % pin, vault_named=True)
+    assert [f['rule'] for f in plain.findings] == ['vault-not-encrypted']
+    ini = inventory_findings('hosts.cfg', '[all:vars]\nansible_become_password = %s\nansible_user = deploy\n' % pw)
+    assert [(f['rule'], f['line']) for f in ini.findings] == [('inventory-clear-secret', 2)]
+    assert pin not in json.dumps(audit.result())
+    assert_clean(ini.result(), [pw])
+
+
+def test_history_finds_a_removed_vault_password_file_and_plain_htpasswd(repo):
+    write(repo / '.gitignore', '.env\n.env.*\n.htpasswd\n*.gpg\n.vault_pass*\n')
+    write(repo / 'vault_pass.txt', password() + '\n')
+    write(repo / 'nginx' / 'htpasswd', 'admin:$apr1$abcdefgh$0123456789abcdefghijkl\n')
+    git(repo, 'add', '-A')
+    git(repo, 'commit', '-qm', 'one')
+    git(repo, 'rm', '-q', 'vault_pass.txt')
+    git(repo, 'commit', '-qm', 'two')
+    first = subprocess.run(['git', '-C', str(repo), 'rev-parse', 'HEAD~1'], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    res = _audit.audit({'path': str(repo), 'git_history': True})
+    found = {(f['rule'], f['path']): f for f in res['findings']}
+    assert set(found) == {('vault-password-in-history', 'vault_pass.txt'), ('secret-file-committed', 'nginx/htpasswd')}
+    assert found[('vault-password-in-history', 'vault_pass.txt')]['commit'] == first
+    assert found[('vault-password-in-history', 'vault_pass.txt')]['severity'] == 'critical'
+    # plugins/modules/htpasswd.py and roles/htpasswd/ are not htpasswd files
+    assert not _audit.is_secret_file('plugins/modules/htpasswd.py', _audit.DEFAULT_SECRET_FILES)
+
+
+def test_collection_fixtures_are_not_the_projects(repo):
+    """This collection's tests, molecule and demo are left out where a copy of it lies in the tree
+    (the checkout itself, or vendored); the demo only while it is not the audited inventory."""
+    vendored = repo / 'collections' / 'ansible_collections' / 'turnkey' / 'secrets'
+    write(vendored / 'MANIFEST.json', json.dumps({'collection_info': {'namespace': 'turnkey', 'name': 'secrets'}}))
+    other = repo / 'collections' / 'ansible_collections' / 'acme' / 'tools'
+    write(other / 'galaxy.yml', 'namespace: acme\nname: tools\n')
+    for base in (vendored, other):
+        write(base / 'tests' / 'unit' / 'test_x.py', 'password = "%s"\n' % password())
+        write(base / 'molecule' / 'default' / 'converge.yml', 'x: 1\n')
+        write(base / 'inventory' / 'demo' / '.vault_pass_demo', 'demo\n', 0o600)
+    write(repo / 'tests' / 'test_app.py', 'password = "%s"\n' % password())
+    write(repo / '.gitignore', '.env\n.env.*\n.htpasswd\n*.gpg\n.vault_pass*\n!.vault_pass_demo\n')
+    git(repo, 'add', '-A')
+    git(repo, 'commit', '-qm', 'vendored')
+    res = _audit.audit({'path': str(repo), 'git_history': True})
+    paths = sorted(f['path'] for f in res['findings'])
+    prefix = 'collections/ansible_collections/'
+    assert paths == [prefix + 'acme/tools/inventory/demo/.vault_pass_demo', prefix + 'acme/tools/tests/unit/test_x.py',
+                     'tests/test_app.py']
+    assert res['not_scanned'] == [prefix + 'turnkey/secrets/' + d for d in ('tests', 'molecule', 'inventory/demo')]
+    demo = _audit.audit({'path': str(repo), 'inventory': [str(vendored / 'inventory' / 'demo')]})
+    assert prefix + 'turnkey/secrets/inventory/demo/.vault_pass_demo' in {f['path'] for f in demo['findings']}
