@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_report
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_hosts import check_host_files
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import INVENTORY_EXTENSIONS, _yaml, scan_inventory_file
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import (
@@ -42,10 +43,10 @@ def check_rotation(audit, rotation, path=None, now=None):
             continue
         if entry['age_days'] is None:
             audit.add('secret-never-rotated', path, '%s has no rotated_at: it was never rotated by rotate.yml' % name,
-                      dedup=name)
+                      dedup=name, anchor=name)
         else:
             audit.add('secret-overdue', path, '%s is %d days old (max %d): run rotate.yml'
-                      % (name, entry['age_days'], entry['max_age_days']), dedup=name)
+                      % (name, entry['age_days'], entry['max_age_days']), dedup=name, anchor=name)
 
 
 # --------------------------------------------------------------------------- the whole audit
@@ -200,4 +201,25 @@ def audit(params, now=None):
     result = audit_.result()
     result.update(scanned=scanned, root=root, host=params.get('host'), not_scanned=fixtures,
                   warnings_list=audit_.warnings)
+    if params.get('report'):
+        result.update(build_report(params, result))
     return result
+
+
+def build_report(params, result):
+    """The whole audit's report from this scan and the hosts' results (``report: true``)."""
+    fail_on = params.get('fail_on') or 'critical'
+    if fail_on not in _audit_report.FAIL_LEVELS:
+        raise InputError('fail_on must be one of %s, not %r' % (', '.join(_audit_report.FAIL_LEVELS), fail_on))
+    old = _audit_report.read_baseline(params.get('baseline'))
+    findings, unaudited = _audit_report.merge(result['findings'], params.get('host_results'), old,
+                                              bool(params.get('write_baseline')))
+    report = _audit_report.report(findings, unaudited, fail_on, params.get('environment'), result['root'],
+                                  result['scanned'], result['not_scanned'])
+    lines, allowed_lines = _audit_report.lines(report, params.get('report_path') or '-')
+    out = {'report': report, 'lines': lines, 'allowed_lines': allowed_lines}
+    if params.get('report_format') == 'sarif':
+        out['sarif'] = _audit_report.sarif(report)
+    if params.get('write_baseline'):
+        out['baseline'] = _audit_report.baseline_doc(report, old)
+    return out

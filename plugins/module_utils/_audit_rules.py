@@ -7,6 +7,7 @@ task-argument rule, and the findings collector.  No file system access here."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
@@ -219,13 +220,17 @@ class Audit(object):
             return entry
         return None
 
-    def add(self, rule, path, message, severity=None, line=None, commit=None, excerpt=None, dedup=None):
+    def add(self, rule, path, message, severity=None, line=None, commit=None, excerpt=None, dedup=None, anchor=None):
+        """Record a finding.  ``anchor`` (never a value: a variable name, a redacted excerpt)
+        tells findings of one rule in one file apart in the fingerprint, which leaves out
+        the line number so that a baseline survives lines moving."""
         key = (rule, path, line, commit, dedup)
         if key in self._keys:
             return None
         self._keys.add(key)
         finding = {'rule': rule, 'severity': severity or RULES[rule], 'path': path, 'line': line, 'commit': commit,
-                   'host': self.host, 'excerpt': excerpt, 'message': message, 'allowed': False}
+                   'host': self.host, 'excerpt': excerpt, 'message': message, 'allowed': False,
+                   'anchor': anchor if anchor is not None else (excerpt or '')}
         entry = self._allowed_by(finding)
         if entry is not None:
             finding['allowed'] = True
@@ -238,11 +243,26 @@ class Audit(object):
         order = {sev: i for i, sev in enumerate(SEVERITIES)}
         findings = sorted(self.findings, key=lambda f: (order[f['severity']], f['host'] or '', f['path'] or '',
                                                         f['line'] or 0, f['commit'] or '', f['rule']))
-        summary = {sev: 0 for sev in SEVERITIES}
-        summary['allowed'] = 0
-        for finding in findings:
-            summary['allowed' if finding['allowed'] else finding['severity']] += 1
-        return {'findings': findings, 'summary': summary}
+        seen = {}
+        for finding in sorted(findings, key=lambda f: (f['line'] or 0, f['text'])):
+            group = (finding['rule'], finding['path'] or '', finding['host'] or '', finding['commit'] or '',
+                     finding.pop('anchor'))
+            seen[group] = seen.get(group, -1) + 1
+            finding['fingerprint'] = finding_fingerprint(group + (str(seen[group]),))
+        return {'findings': findings, 'summary': summarize(findings)}
+
+
+def finding_fingerprint(parts):
+    """Stable id of a finding for baselines and SARIF: a digest of where and what, never of a value."""
+    return hashlib.sha256('\0'.join(parts).encode('utf-8', 'surrogateescape')).hexdigest()[:32]
+
+
+def summarize(findings):
+    summary = {sev: 0 for sev in SEVERITIES}
+    summary['allowed'] = 0
+    for finding in findings:
+        summary['allowed' if finding['allowed'] else finding['severity']] += 1
+    return summary
 
 
 def render(finding):

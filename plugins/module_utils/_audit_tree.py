@@ -216,7 +216,7 @@ def check_gitignore(audit, root, required):
             audit.add('gitignore-missing', '.gitignore',
                       '.gitignore does not ignore %s%s; add a pattern for it'
                       % (missing[0], '' if len(missing) == 2 else ' (only at the top level)'),
-                      dedup=name)
+                      dedup=name, anchor=name)
 
 
 def check_password_file_mode(audit, display_path, real_path):
