@@ -518,3 +518,112 @@ def test_collection_fixtures_are_not_the_projects(repo):
     assert res['not_scanned'] == [prefix + 'turnkey/secrets/' + d for d in ('tests', 'molecule', 'inventory/demo')]
     demo = _audit.audit({'path': str(repo), 'inventory': [str(vendored / 'inventory' / 'demo')]})
     assert prefix + 'turnkey/secrets/inventory/demo/.vault_pass_demo' in {f['path'] for f in demo['findings']}
+
+
+# --------------------------------------------------------------------------- report, baseline, SARIF
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_report  # noqa: E402
+
+
+def test_fingerprints_are_stable_distinct_and_hold_no_value():
+    def scan(shift, values):
+        audit = _audit.Audit()
+        text = '\n' * shift + ''.join('password = "%s"\n' % v for v in values)
+        _audit.scan_content(audit, 'app.py', text)
+        return audit.result()['findings']
+
+    values = [password(), password()]
+    first, moved, other = scan(0, values), scan(5, values), scan(0, [password(), password()])
+    assert [f['fingerprint'] for f in first] == [f['fingerprint'] for f in moved] == [f['fingerprint'] for f in other]
+    assert len({f['fingerprint'] for f in first}) == 2
+    assert all(v not in json.dumps(first) for v in values)
+
+
+def host_result(findings=None, **extra):
+    return dict({'findings': findings or []} if findings is not None else {}, **extra)
+
+
+def test_merge_baseline_and_unaudited_hosts(tmp_path):
+    audit = _audit.Audit()
+    audit.add('secret-overdue', 'rotation.yml', 'db is old', anchor='db_password')
+    audit.add('private-key', 'k.pem', 'key', line=1, excerpt='-----BEGIN PRIVATE KEY-----')
+    tree = audit.result()['findings']
+    key_fp = [f['fingerprint'] for f in tree if f['rule'] == 'private-key'][0]
+    host = _audit.Audit(host='web1')
+    host.add('secret-file-mode', '/etc/nginx/.htpasswd', 'wide')
+    results = {'web1': host_result(host.result()['findings']), 'db1': host_result(skipped=True),
+               'gone': host_result(unreachable=True, msg='x'), 'never': {}}
+    baseline = {key_fp: {'reason': 'test key, not used'}}
+    findings, unaudited = _audit_report.merge(tree, results, baseline)
+    assert unaudited == ['gone']
+    assert [(f['rule'], f['allowed']) for f in findings] == [
+        ('private-key', True), ('secret-file-mode', False), ('secret-overdue', False)]
+    allowed = {f['rule']: f for f in findings if f['allowed']}
+    assert set(allowed) == {'private-key'} and allowed['private-key']['allow_reason'] == 'baseline: test key, not used'
+    report = _audit_report.report(findings, unaudited, 'high', 'staging', '/srv/ops', {}, [])
+    assert not report['passed'] and report['failing'] == 2 and report['summary']['allowed'] == 1
+    lines, allowed_lines = _audit_report.lines(report, 'r.json')
+    assert lines[-2] == 'NOT AUDITED (unreachable or failed): gone'
+    assert lines[-1].startswith('audit of staging: 1 critical, 1 high, 0 medium, 0 low, 1 allowed (listed with -v)')
+    assert allowed_lines == [allowed['private-key']['text']]
+
+    # Writing the baseline accepts everything not allowed by audit_allow, keeping hand-written reasons.
+    findings, _ = _audit_report.merge(tree, results, baseline, write_baseline=True)
+    report = _audit_report.report(findings, [], 'low', 'staging', '/srv/ops', {}, [])
+    assert report['passed']
+    doc = _audit_report.baseline_doc(report, baseline)
+    assert sorted(e['rule'] for e in doc['findings']) == ['private-key', 'secret-file-mode', 'secret-overdue']
+    assert [e['reason'] for e in doc['findings'] if e['rule'] == 'private-key'] == ['test key, not used']
+    path = tmp_path / 'baseline.json'
+    path.write_text(json.dumps(doc))
+    assert set(_audit_report.read_baseline(str(path))) == {f['fingerprint'] for f in report['findings']}
+    assert _audit_report.read_baseline(str(tmp_path / 'none.json')) == {}
+    path.write_text('[1, 2]')
+    with pytest.raises(InputError, match='audit_write_baseline: true'):
+        _audit_report.read_baseline(str(path))
+
+
+def test_sarif_log_has_every_rule_result_and_suppression():
+    audit = _audit.Audit(allow=[{'rule': 'secret-overdue', 'reason': 'known'}])
+    audit.add('dingtalk-secret', 'app/settings.py', 'sec', line=4, excerpt='SEC\u2026')
+    audit.add('secret-overdue', 'inventory/rotation.yml', 'old', anchor='db')
+    host = _audit.Audit(host='web1')
+    host.add('secret-file-mode', '/etc/nginx/.htpasswd', 'wide')
+    findings, unaudited = _audit_report.merge(audit.result()['findings'], {'web1': host.result(), 'x': {'failed': True}})
+    log = _audit_report.sarif(_audit_report.report(findings, unaudited, 'critical', 'staging', '/srv/ops', {}, []))
+    run = log['runs'][0]
+    assert log['version'] == '2.1.0' and {r['id'] for r in run['tool']['driver']['rules']} == set(_audit.RULES)
+    by_rule = {r['ruleId']: r for r in run['results']}
+    assert by_rule['dingtalk-secret']['locations'][0]['physicalLocation'] == {
+        'artifactLocation': {'uri': 'app/settings.py', 'uriBaseId': 'PROJECTROOT'}, 'region': {'startLine': 4}}
+    assert by_rule['dingtalk-secret']['level'] == 'error' and by_rule['dingtalk-secret']['message']['text'].endswith('[SEC\u2026]')
+    assert by_rule['secret-overdue']['suppressions'][0]['justification'] == 'known'
+    assert by_rule['secret-file-mode']['locations'][0]['physicalLocation']['artifactLocation'] == {
+        'uri': 'file:///etc/nginx/.htpasswd'}
+    assert by_rule['secret-file-mode']['properties']['host'] == 'web1'
+    assert run['invocations'][0]['toolExecutionNotifications'][0]['message']['text'] == 'host not audited: x'
+
+
+def test_host_file_backups(tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('x\n')
+    env.chmod(0o640)
+    ours = tmp_path / '.env.123.2026-01-02@03:04:05~'
+    ours.write_text('x\n')
+    ours.chmod(0o600)
+    by_hand = tmp_path / '.env.bak'
+    by_hand.write_text('x\n')
+    by_hand.chmod(0o644)
+    unrelated = tmp_path / '.env.example'
+    unrelated.write_text('x\n')
+    unrelated.chmod(0o644)
+    audit = _audit.Audit(host='app1')
+    checked = _audit.check_host_files(audit, [{'path': str(env), 'mode': '0640', 'backups': True,
+                                               'source': 'turnkey_env_files[0]'}])
+    assert checked == 3
+    assert [(f['rule'], f['path']) for f in audit.findings] == [('secret-file-mode', str(by_hand))]
+    assert 'wider than 0640 (turnkey_env_files[0])' in audit.findings[0]['message']
+    narrow = _audit.Audit()
+    _audit.check_host_files(narrow, [{'path': str(env), 'mode': '0400', 'backups': True}])
+    # A 0600 backup of a 0400 file is what the collection writes: only the file and the hand-made copy count.
+    assert sorted(f['path'] for f in narrow.findings) == sorted([str(env), str(by_hand)])
