@@ -131,7 +131,7 @@ options:
     description:
       - Also check the files the environment already declares for this host, read on the controller (by the action
         plugin) from its variables, with their backups (see O(files[].backups)) - the file of every
-        C(turnkey_secrets) entry of a kind that has one (C(htpasswd): O(files[].path), O(files[].mode),
+        C(turnkey_secrets) entry of a kind that has one (C(htpasswd) - O(files[].path), O(files[].mode),
         O(files[].owner), O(files[].group) from the entry, the kind's default mode else) when the host is in the
         kind's group (C(web)), and every C(turnkey_env_files) entry (default mode 0600) when the host is in
         O(consumer_group).
@@ -154,11 +154,11 @@ options:
     description:
       - With O(report), the registered results of this module on each host (host name to result). A host whose
         result has no findings and was not skipped (unreachable, or its check failed) is listed in
-        RV(report.unaudited_hosts).
+        C(unaudited_hosts) of RV(report).
     type: dict
     default: {}
   fail_on:
-    description: With O(report), the lowest severity that makes RV(report.passed) false when not allowed.
+    description: With O(report), the lowest severity that makes C(passed) of RV(report) false when not allowed.
     type: str
     choices: [critical, high, medium, low, never]
     default: critical
@@ -196,7 +196,7 @@ options:
     description: Names of files that hold secrets and must never be committed.
     type: list
     elements: str
-    default: ['.env', '.env.*', '*.env', '.htpasswd', '*.htpasswd', '*.gpg']
+    default: ['.env', '.env.*', '*.env', '.htpasswd', 'htpasswd', '*.htpasswd', '*.gpg']
   vault_password_patterns:
     description: Names of vault password files.
     type: list
