@@ -38,8 +38,40 @@ NAME = re.compile(r'^[a-z_][a-z0-9_]*$')
 MAX_LISTED = 12
 CONTROLLER = 'controller'
 # What a consumer entry may hold (the env_file / podman_secret options it passes on).
-ENV_FILE_KEYS = {'path', 'values', 'owner', 'group', 'mode', 'list_format', 'backup'}
-PODMAN_KEYS = {'name', 'var', 'labels', 'driver', 'driver_opts', 'consumers', 'units', 'force', 'skip_existing'}
+# The keys of the consumer lists, documented in docs/catalogue.md (scripts/catalogue_docs.py).
+CONSUMER_OPTIONS = {
+    'turnkey_env_files': {
+        'path': {'type': 'path', 'required': True, 'example': '/srv/app/.env',
+                 'description': 'The env file on each host of group app (absolute).'},
+        'values': {'type': 'dict', 'required': True, 'example': '{DB_PASSWORD: vault_db_password}',
+                   'description': 'Variable of the file to the vault variable it holds; a list of vault variables '
+                                  'joins them (list_format), e.g. SECRET_KEY_FALLBACKS: [vault_secret_key_fallbacks].'},
+        'owner': {'type': 'str', 'description': 'Owner of the file; default: kept (root for a new file).'},
+        'group': {'type': 'str', 'example': 'app', 'description': 'Group of the file (the one the app runs as).'},
+        'mode': {'type': 'str', 'default': '0600', 'description': 'Mode of the file, an octal string.'},
+        'list_format': {'type': 'str', 'default': 'comma', 'choices': ['comma', 'json'],
+                        'description': 'How a list of values is written.'},
+        'backup': {'type': 'bool', 'default': True,
+                   'description': 'Keep the previous file as a 0600 backup beside it (the last backup_keep ones).'},
+    },
+    'turnkey_podman_secrets': {
+        'name': {'type': 'str', 'required': True, 'example': 'db_password', 'description': 'The podman secret.'},
+        'var': {'type': 'str', 'required': True, 'example': 'vault_db_password',
+                'description': 'The vault variable it holds.'},
+        'labels': {'type': 'dict', 'description': 'Labels of the secret.'},
+        'driver': {'type': 'str', 'description': 'The secret driver; default: podman\'s (file).'},
+        'driver_opts': {'type': 'dict', 'description': 'Options of the driver.'},
+        'consumers': {'type': 'list', 'example': '[app, worker]',
+                      'description': 'Containers recreated when the value changes, besides those podman '
+                                     'reports using the secret.'},
+        'units': {'type': 'list', 'description': 'systemd units (Quadlet) restarted when the value changes.'},
+        'force': {'type': 'bool', 'default': False,
+                  'description': 'Replace a secret made outside this collection, whose content cannot be verified.'},
+        'skip_existing': {'type': 'bool', 'default': False, 'description': 'Leave an existing secret as it is.'},
+    },
+}
+ENV_FILE_KEYS = set(CONSUMER_OPTIONS['turnkey_env_files'])
+PODMAN_KEYS = set(CONSUMER_OPTIONS['turnkey_podman_secrets'])
 
 
 def _suggest(word, choices):
