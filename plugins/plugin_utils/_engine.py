@@ -20,6 +20,7 @@ promotion (or a deployment): every run with work deploys them, and a secret leav
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import re
@@ -529,6 +530,21 @@ class Run(object):
             del self.inflight[name]
         self.save('finish')
         return sorted(done)
+
+
+def next_due(entries, names, dates):
+    """``name YYYY-MM-DD`` of each secret, soonest first (never-rotated ones: ``now``)."""
+    rows = []
+    for name in names:
+        meta = dates.get(name) or {}
+        kind, options = entries[name]
+        days = int(meta.get('max_age_days') or options.get('max_age_days') or kind.max_age_days)
+        if meta.get('rotated_at'):
+            when = _rotation.parse_time(meta['rotated_at'], name) + datetime.timedelta(days=days)
+            rows.append((when.strftime('%Y-%m-%d'), name))
+        else:
+            rows.append(('now', name))
+    return ['%s %s' % (name, when) for when, name in sorted(rows, key=lambda r: (r[0] != 'now', r[0], r[1]))]
 
 
 def checkpoint(transition):

@@ -49,11 +49,20 @@ def test_rotate_all_then_nothing_due(demo_env, tmp_path, podman):
     assert podman('secret', 'inspect', demo_env.podman_prefix + 'secret_key').returncode == 0
     rotation = demo_env.rotation()
     assert all(rotation[n]['rotated_at'].startswith('20') for n in ('dashboard_password', 'secret_key'))
+    report = result.task('Report the rotation')['result']['msg']
+    print('\n'.join(report))
+    assert report[0].startswith('demo: rotated ') and 'dashboard_password' in report[0]
+    assert [line for line in report if line.startswith('Consumers updated: localhost: ') and 'app.env' in line
+            and 'podman secret %ssecret_key' % demo_env.podman_prefix in line]
+    assert [line for line in report if line.startswith('Next due: ') and 'secret_key 20' in line]
+    assert [line for line in report if line.startswith('Commit: ') and 'vault.yml' in line and 'rotation.yml' in line]
+    assert all(line == line.strip() for line in report)
 
     again = _rotate(demo_env, tmp_path, leak=list(new.values()))
     assert again.changed_tasks() == [], again.changed_tasks()
     assert demo_env.vault() == new
     assert 'To rotate now: nothing' in again.task('Report the plan')['result']['msg']
+    assert 'Next due: ' in again.task('Report the plan')['result']['msg']
     assert result.changed
 
 
