@@ -128,3 +128,15 @@ def test_container_that_could_not_be_recreated_stays_outstanding_until_it_is(dem
         assert _rotate(demo_env, tmp_path).changed_tasks() == []
     finally:
         podman('rm', '-f', web, check=False)
+
+
+def test_diff_shows_each_consumer_value_as_changed_or_unchanged(demo_env, tmp_path):
+    _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true')  # the consumers exist
+    old = demo_env.vault()
+    result = _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true', '--diff', leak=list(old.values()))
+    shown = result.task('Show per consumer which values changed (with --diff; placeholders, never values)')['result']['msg']
+    env_line = [line for line in shown if line.split(':')[0].endswith('app.env')][0]
+    assert 'SECRET_KEY=<changed>' in env_line and 'FIELD_ENCRYPTION_KEY=<unchanged>' in env_line
+    assert 'podman secret %ssecret_key: <changed>' % demo_env.podman_prefix in shown
+    assert 'podman secret %sfield_encryption_key: <unchanged>' % demo_env.podman_prefix in shown
+
