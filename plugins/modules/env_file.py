@@ -193,8 +193,6 @@ backup_file:
   type: str
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _env_file
@@ -205,17 +203,17 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 def work(module):
     p = module.params
     _atomic.parse_mode(p['mode'], 0o600)
-    path = _atomic.resolve(p['path'], p['follow'])
-    _atomic.check_parent(os.path.dirname(path), p['allow_shared_parent'])
-    if module.check_mode:
-        return _work(module, path)
-    with _atomic.file_lock(path):
-        return _work(module, path)
+    with _atomic.Target(p['path'], p['follow'], p['allow_shared_parent']) as target:
+        if module.check_mode:
+            return _work(module, target)
+        with target.lock():
+            return _work(module, target)
 
 
-def _work(module, path):
+def _work(module, target):
     p = module.params
-    raw = _atomic.read_bytes(path, follow=False)
+    path = target.path
+    raw = target.read()
     result = {'changed': False, 'path': path, 'added': [], 'updated': [], 'removed': []}
     if raw is None and p['state'] == 'absent':
         return result
@@ -233,10 +231,9 @@ def _work(module, path):
     if raw is None and not new_text:
         return result
 
-    changed, backup_file = _atomic.write_if_changed(
-        path, new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
-        check_mode=module.check_mode, allow_shared_parent=p['allow_shared_parent'],
-        backup_mode=0o600, backup_keep=p['backup_keep'])
+    changed, backup_file = target.write_if_changed(
+        new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
+        check_mode=module.check_mode, backup_keep=p['backup_keep'])
     result.update(changed=changed, added=report['added'], updated=report['updated'], removed=report['removed'])
     if backup_file:
         result['backup_file'] = backup_file

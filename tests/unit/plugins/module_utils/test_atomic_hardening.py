@@ -29,16 +29,13 @@ def _mode(path):
 
 # ------------------------------------------------------------------ symlinks
 
-@pytest.mark.parametrize('call', ['atomic_write', 'write_if_changed', 'make_backup'])
+@pytest.mark.parametrize('call', ['atomic_write', 'write_if_changed'])
 def test_writers_refuse_a_symlink_at_the_final_component(tmp_path, victim, call):
     link = tmp_path / 'app.env'
     link.symlink_to(victim)
     before = victim.read_bytes()
     with pytest.raises(InputError, match=r'app\.env is a symbolic link.*follow: true'):
-        if call == 'make_backup':
-            _atomic.make_backup(str(link))
-        else:
-            getattr(_atomic, call)(str(link), 'A=1\n', mode='0644', backup=True)
+        getattr(_atomic, call)(str(link), 'A=1\n', mode='0644', backup=True)
     assert victim.read_bytes() == before
     assert _mode(victim) == 0o600
     assert os.path.islink(link)
@@ -55,8 +52,8 @@ def test_follow_true_writes_the_link_target(tmp_path):
     assert os.path.islink(link)
     assert real.read_text() == 'new'
     assert _mode(real) == 0o640
-    backup = _atomic.make_backup(str(link), follow=True)
-    assert backup.startswith(str(real) + '.')
+    backup = _atomic.atomic_write(str(link), 'newer', follow=True, backup=True)
+    assert backup.startswith(str(real) + '.') and open(backup).read() == 'new'
 
 
 def test_read_bytes_no_follow_refuses_links_and_special_files(tmp_path, victim):
@@ -161,7 +158,7 @@ def test_private_backups_and_retention(tmp_path, monkeypatch):
     (tmp_path / 'app.env.old~').write_text('not ours')
     made = []
     for i in range(1, 6):
-        made.append(_atomic.atomic_write(str(target), 'v%d' % i, backup=True, backup_mode=0o600, backup_keep=3))
+        made.append(_atomic.atomic_write(str(target), 'v%d' % i, backup=True, backup_keep=3))
     left = _atomic.list_backups(str(target))
     assert left == made[-3:]
     assert [open(p).read() for p in left] == ['v2', 'v3', 'v4']
