@@ -209,11 +209,12 @@ def check_parent(directory, allow_shared_parent=False):
     _check_dir(st, directory, allow_shared_parent)
 
 
-def _open_dir(directory):
+def _open_dir(directory, resolved=False):
     """Read-only fd of ``directory``, reached from ``/`` one component at a time with
-    ``O_NOFOLLOW``.  Links in ``directory`` are resolved once, first: a component swapped for
-    a link afterwards fails the walk instead of leading elsewhere."""
-    parts = [part for part in os.path.realpath(directory).split(os.sep) if part]
+    ``O_NOFOLLOW``.  Links in ``directory`` are resolved first unless it is ``resolved``
+    already (resolving it again would follow a link swapped in meanwhile): a component
+    swapped for a link after that fails the walk instead of leading elsewhere."""
+    parts = [part for part in (directory if resolved else os.path.realpath(directory)).split(os.sep) if part]
     fd = os.open(os.sep, _WALK if parts else os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     try:
         for index, part in enumerate(parts):
@@ -422,7 +423,7 @@ class Target:
     def __init__(self, path, follow=False, allow_shared_parent=False):
         self.path = resolve(path, follow)
         self.directory, self.name = os.path.split(self.path)
-        self.fd = _open_dir(self.directory)
+        self.fd = _open_dir(self.directory, resolved=follow)
         try:
             self.dir_stat = os.fstat(self.fd)
             _check_dir(self.dir_stat, self.directory, allow_shared_parent)
