@@ -18,10 +18,14 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic
 CALLS = 'trace=openat,open,creat,write,pwrite64,writev,fchmod,fchmodat,chmod,rename,renameat,renameat2'
 _LINE = re.compile(r'^(?P<pid>\d+) +(?P<call>\w+)\((?P<args>.*)\) += (?P<ret>-?\d+)')
 _FD = re.compile(r'^(?P<fd>\d+)<(?P<path>[^>]*)>')
+_AT = re.compile(r'(?:(?P<fd>\d+)<(?P<dir>[^>]*)>|AT_FDCWD(?:<(?P<cwd>[^>]*)>)?), "(?P<name>(?:[^"\\]|\\.)*)"')
 
 
 def _strings(args):
-    return re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+    """Path arguments; a name relative to a directory fd (``openat(3</dir>, "name"``, what the
+    writers do) is joined to that directory."""
+    found = [os.path.join(m.group('dir') or m.group('cwd') or '', m.group('name')) for m in _AT.finditer(args)]
+    return found or re.findall(r'"((?:[^"\\]|\\.)*)"', args)
 
 
 def first_write_modes(log, under):
