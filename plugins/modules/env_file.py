@@ -79,8 +79,8 @@ options:
   backup:
     description:
       - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
-      - The copy holds the old secrets, so it is created V('0600') (same owner as the file) whatever the
-        file's mode; see O(backup_keep).
+      - The copy holds the old secrets, so it is created V('0600') and owned by the user running the module,
+        whatever the file's mode and owner; see O(backup_keep).
     type: bool
     default: false
   backup_keep:
@@ -107,7 +107,12 @@ options:
     type: bool
     default: false
   owner:
-    description: Owner of the file (name or uid). Default is the existing file's, or the user running the module.
+    description:
+      - Owner of the file (name or uid). Default is the existing file's when root or the user running the
+        module owns it, else the user running the module.
+      - A file of another non-root user (planted in a sticky directory, or the application user's) is not
+        left theirs unless given here; then its mode is not inherited either (see O(mode)) and its group only
+        when the new mode gives that group nothing more. See C(docs/security.md).
     type: str
   group:
     description: Group of the file (name or gid), for example the application's group with O(mode=0640).
@@ -116,7 +121,8 @@ options:
     description:
       - Octal mode such as V('0600') or V('0640') (as a quoted string), or a symbolic mode such as
         V(u=rw,g=r,o=) computed against the existing file's mode (V('0600') for a new file).
-      - Default is the existing file's mode, or V('0600') for a new file.
+      - Default is the existing file's mode, or V('0600') for a new file or one owned by another non-root
+        user (symbolic modes are then computed against V('0600')).
       - Set on the temporary file before any data is written; an invalid mode fails before the file is touched.
     type: raw
 attributes:

@@ -17,7 +17,8 @@ description:
     C(MultiFernet.rotate) keeps each token's original timestamp (TTL checks behave as before).
   - When a token cannot be decrypted by any key, the task fails naming the line numbers and no
     file is changed.
-  - Files are replaced atomically keeping their owner, group and mode.
+  - Files are replaced atomically keeping their owner, group and mode, except a file of a user other than
+    root and the one running the module, which becomes the latter's and V('0600') (see C(docs/security.md)).
   - Each file is locked (exclusive lock on C(.NAME.lock) next to it, created V('0600') and kept) from
     its read to its write, so concurrent writers do not lose updates; a run that waits more than
     10 seconds for a lock fails with a "busy" message and changes nothing.
@@ -44,7 +45,7 @@ options:
     type: list
     elements: path
   backup:
-    description: Keep a copy of each changed file next to it (C(PATH.PID.DATE~)).
+    description: Keep a copy of each changed file next to it (C(PATH.PID.DATE~)), mode V('0600'), owned by the user running the module.
     type: bool
     default: false
   follow:
