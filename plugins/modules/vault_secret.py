@@ -13,7 +13,7 @@ description:
     C(inventory/ENV/group_vars/all/vault.yml)) without ever writing it decrypted to disk. The file is
     decrypted in memory, the changed entries are rewritten in the YAML text, and the result is
     re-encrypted with the same password and written atomically, keeping owner, group and mode (unless
-    O(mode) says otherwise, or the file belongs to another non-root user: see C(docs/security.md)).
+    O(mode) says otherwise, or the file belongs to another non-root user, see C(docs/security.md)).
   - Other keys, comments, blank lines and key order stay exactly as they were. Each edit is read back
     and compared with the expected variables before anything is written.
   - Reports C(changed) only when a decrypted value actually differs (values are compared in plaintext,
