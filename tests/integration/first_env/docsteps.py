@@ -1,0 +1,48 @@
+"""Read what docs/*.md tell a user to do, so tests follow the docs instead of retyping them.
+
+A step is a fenced block right after an HTML comment ``<!-- first-env: step N -->`` (the
+comment is invisible on GitHub and Galaxy); its text is run as documented.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from harness import ROOT
+
+_STEP = re.compile(r'^<!-- first-env: step (\d+) -->\n```(\w*)\n(.*?)^```$', re.M | re.S)
+
+
+def read(name):
+    with open(os.path.join(ROOT, 'docs', name)) as handle:
+        return handle.read()
+
+
+def steps(name):
+    """{N: (language, text)} of every marked block of docs/<name>, N from 1 without gaps."""
+    found = {}
+    for match in _STEP.finditer(read(name)):
+        number = int(match.group(1))
+        assert number not in found, 'docs/%s: step %d is marked twice' % (name, number)
+        found[number] = (match.group(2), match.group(3))
+    assert sorted(found) == list(range(1, len(found) + 1)), 'docs/%s: steps %s are not 1..N' % (name, sorted(found))
+    return found
+
+
+def table_after(name, heading_start):
+    """Rows (lists of cells) of the first Markdown table after the line starting with ``heading_start``."""
+    lines = read(name).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(heading_start))
+    rows = []
+    for line in lines[start + 1:]:
+        if line.startswith('|'):
+            rows.append([cell.strip() for cell in line.strip('|').split('|')])
+        elif rows:
+            break
+    return rows[2:]  # without the header and its --- line
+
+
+def code_names(cell):
+    """The `backticked` names of a table cell."""
+    return re.findall(r'`([^`]+)`', cell)
