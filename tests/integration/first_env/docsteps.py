@@ -1,7 +1,8 @@
 """Read what docs/*.md tell a user to do, so tests follow the docs instead of retyping them.
 
-A step is a fenced block right after an HTML comment ``<!-- first-env: step N -->`` (the
-comment is invisible on GitHub and Galaxy); its text is run as documented.
+A step is a fenced block right after an HTML comment ``<!-- MARKER: step N -->`` (invisible
+on GitHub and Galaxy): ``first-env`` in docs/first-environment.md, ``installed`` in the
+README; its text is run as documented.
 """
 
 from __future__ import annotations
@@ -11,22 +12,25 @@ import re
 
 from harness import ROOT
 
-_STEP = re.compile(r'^<!-- first-env: step (\d+) -->\n```(\w*)\n(.*?)^```$', re.M | re.S)
 
 
 def read(name):
-    with open(os.path.join(ROOT, 'docs', name)) as handle:
+    """docs/<name>, or <name> at the root when it has a slash or is the README."""
+    path = name if name == 'README.md' or '/' in name else os.path.join('docs', name)
+    with open(os.path.join(ROOT, path)) as handle:
         return handle.read()
 
 
-def steps(name):
-    """{N: (language, text)} of every marked block of docs/<name>, N from 1 without gaps."""
+def steps(name, marker='first-env'):
+    """{N: (language, text)} of every marked block of ``name`` (as for read()), N from 1 without gaps."""
+    pattern = re.compile(r'^<!-- %s: step (\d+) -->\n```(\w*)\n(.*?)^```$' % re.escape(marker), re.M | re.S)
     found = {}
-    for match in _STEP.finditer(read(name)):
+    for match in pattern.finditer(read(name)):
         number = int(match.group(1))
-        assert number not in found, 'docs/%s: step %d is marked twice' % (name, number)
+        assert number not in found, '%s: step %d is marked twice' % (name, number)
         found[number] = (match.group(2), match.group(3))
-    assert sorted(found) == list(range(1, len(found) + 1)), 'docs/%s: steps %s are not 1..N' % (name, sorted(found))
+    assert found, '%s: no block marked <!-- %s: step N -->' % (name, marker)
+    assert sorted(found) == list(range(1, len(found) + 1)), '%s: steps %s are not 1..N' % (name, sorted(found))
     return found
 
 
