@@ -2,7 +2,8 @@
 
 A step is a fenced block right after an HTML comment ``<!-- MARKER: step N -->`` (invisible
 on GitHub and Galaxy): ``first-env`` in docs/first-environment.md, ``installed`` in the
-README; its text is run as documented.
+README; its text is run as documented. ``<!-- MARKER: step N, not run by the test: WHY -->``
+marks a step the test cannot run as written, and says why.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def read(name):
 
 def steps(name, marker='first-env'):
     """{N: (language, text)} of every marked block of ``name`` (as for read()), N from 1 without gaps."""
-    pattern = re.compile(r'^<!-- %s: step (\d+) -->\n```(\w*)\n(.*?)^```$' % re.escape(marker), re.M | re.S)
+    pattern = re.compile(r'^<!-- %s: step (\d+)(?:, [^>]*)? -->\n```(\w*)\n(.*?)^```$' % re.escape(marker), re.M | re.S)
     found = {}
     for match in pattern.finditer(read(name)):
         number = int(match.group(1))
