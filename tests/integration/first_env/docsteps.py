@@ -14,7 +14,6 @@ import re
 from harness import ROOT
 
 
-
 def read(name):
     """docs/<name>, or <name> at the root when it has a slash or is the README."""
     path = name if name == 'README.md' or '/' in name else os.path.join('docs', name)

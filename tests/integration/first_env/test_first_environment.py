@@ -120,17 +120,13 @@ def test_first_environment_from_the_docs(tmp_path, ssh_hosts, postgres, redis_se
         app_hosts = {h['name']: {'ansible_host': h['address'], 'turnkey_host_root': h['root']} for h in ssh_hosts.hosts}
         ssh_args = ('-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 '
                     '-o ControlPath=%s/%%C' % ssh_hosts.control_dir)
+        app_vars = {'ansible_user': 'root', 'ansible_ssh_private_key_file': ssh_hosts.key, 'ansible_ssh_common_args': ssh_args}
+        groups = {g: {'hosts': {'localhost': None}} for g in ('web', 'db', 'redis')}
+        groups['app'] = {'hosts': app_hosts, 'vars': app_vars}
+        hosts_yml = {'all': {'vars': {'ansible_python_interpreter': sys.executable}, 'children': groups,
+                             'hosts': {'localhost': {'ansible_connection': 'local'}}}}
         with open(str(project / 'inventory' / 'staging' / 'hosts.yml'), 'w') as handle:
-            yaml.safe_dump({'all': {
-                'vars': {'ansible_python_interpreter': sys.executable},
-                'children': {
-                    'web': {'hosts': {'localhost': None}}, 'db': {'hosts': {'localhost': None}},
-                    'redis': {'hosts': {'localhost': None}},
-                    'app': {'hosts': app_hosts, 'vars': {'ansible_user': 'root', 'ansible_ssh_private_key_file': ssh_hosts.key,
-                                                          'ansible_ssh_common_args': ssh_args}},
-                },
-                'hosts': {'localhost': {'ansible_connection': 'local'}},
-            }}, handle, sort_keys=False)
+            yaml.safe_dump(hosts_yml, handle, sort_keys=False)
 
         def describe(main):
             catalogue = main['turnkey_secrets']
