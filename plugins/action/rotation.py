@@ -46,6 +46,14 @@ def _digest(path):
         return None
 
 
+def _deploy_reason(run, name):
+    kind = run.entries[name][0]
+    missing = [k for k in kind.keys(name) if run.values.get(k) in (None, '')]
+    if not missing:
+        return 'the current value'
+    return 'empty in the vault, generated now' if kind.generate else 'empty in the vault: a person enters it'
+
+
 def _shown(path):
     """``path`` relative to the working directory when it is below it."""
     relative = os.path.relpath(path)
@@ -163,12 +171,21 @@ class ActionModule(ActionBase):
         # Another run may have finished between the first read and the lock: read again.
         run = self._run(args, catalogue, supplied)
         generated = []
+        deploy_reasons = {}
         if mode == 'deploy':
+            deploy_reasons = {n: _deploy_reason(run, n) for n in names}
             generated = run.generate_missing(names)
-            if generated:
-                run.store.record_dates({n: run.now for n in generated},
+            # Dated now: what was generated, and what a person put in the vault and rotation.yml
+            # has no date for (the vault password, a DingTalk pair), so the first rotate.yml
+            # does not take them for overdue.
+            dates = run.store.dates()
+            undated = [n for n in names if not (dates.get(n) or {}).get('rotated_at')
+                       and all(run.values.get(k) not in (None, '') for k in run.entries[n][0].keys(n))]
+            stamped = sorted(set(generated) | set(undated))
+            if stamped:
+                run.store.record_dates({n: run.now for n in stamped},
                                        {n: run.entries[n][1].get('max_age_days') or run.entries[n][0].max_age_days
-                                        for n in generated})
+                                        for n in stamped})
             records = run.service_records(names, deploy=True)
             run.journal['waiting'] = sorted(set(run.journal['waiting']) | set(consumers))
             run.save('deploy')
@@ -177,15 +194,20 @@ class ActionModule(ActionBase):
             records = run.service_records()
         out.update(batches=_engine.batches(records), generated=generated, changed=bool(generated),
                    waiting_for_person=run.waiting_for_person,
-                   report=self._report_plan(args, run, plan, rotate_due))
+                   report=self._report_plan(args, run, plan, rotate_due, deploy_reasons=deploy_reasons))
         return out
 
-    def _report_plan(self, args, run, plan, rotate_due, check=False):
+    def _report_plan(self, args, run, plan, rotate_due, check=False, deploy_reasons=None):
         env = args.get('environment') or 'default'
         reasons = '; '.join('%s: %s' % (n, plan[n].get('reason')) for n in sorted(plan)) or \
             'no secrets in turnkey_secrets for the selected tags'
+        if args.get('mode') == 'deploy':
+            given = deploy_reasons or {}
+            reasons = '; '.join('%s: %s' % (n, given.get(n) or _deploy_reason(run, n)) for n in sorted(plan)) or \
+                'no secrets in turnkey_secrets for the selected tags'
         lines = ['%s: %s.' % (env, reasons)]
-        verb = 'Would rotate' if check else 'To rotate now'
+        verb = ('Would deploy' if check else 'To deploy') if args.get('mode') == 'deploy' else \
+            ('Would rotate' if check else 'To rotate now')
         lines.append('%s: %s.' % (verb, ', '.join(sorted(set(rotate_due) | set(run.inflight))) or 'nothing'))
         if run.journal['waiting']:
             lines.append('Hosts that still need the current values: %s.' % ', '.join(run.journal['waiting']))

@@ -90,8 +90,10 @@ class Project(object):
         write(os.path.join(self.inventory, 'hosts.yml'), yaml.safe_dump(hosts))
         now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
         rotation = os.path.join(self.inventory, 'group_vars', 'all', 'rotation.yml')
-        with open(rotation) as handle:
-            write(rotation, handle.read().replace('1970-01-01T00:00:00Z', now))
+        # As a deploy leaves it: every secret dated.
+        write(rotation, yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': now, 'max_age_days': 180} for n in (
+            'dashboard_password', 'dingtalk', 'db_password', 'redis_password', 'secret_key', 'field_encryption_key',
+            'vault_password')}}))
         write(self.vault_pass_file, new_secret() + '\n', 0o600)
         self.encrypt(os.path.join(self.inventory, 'group_vars', 'all', 'vault.yml'), 'staging',
                      'vault_db_admin_password: "%s"\nvault_redis_admin_password: "%s"\nvault_db_password: "%s"\n'
@@ -175,8 +177,8 @@ def plant(project):
     rotation = p.path(inv, 'group_vars', 'all', 'rotation.yml')
     with open(rotation) as handle:
         table = yaml.safe_load(handle)
-    table['turnkey_rotation']['db_password']['rotated_at'] = '2000-01-01T00:00:00Z'
-    del table['turnkey_rotation']['secret_key']['rotated_at']
+    table['turnkey_rotation']['db_password'] = {'rotated_at': '2000-01-01T00:00:00Z', 'max_age_days': 180}
+    table['turnkey_rotation']['secret_key'] = {'max_age_days': 180}
     write(rotation, yaml.safe_dump(table))
     git(p.root, 'add', '-f', 'deploy/.env', 'nginx/htpasswd', 'app', 'config')
     git(p.root, 'commit', '-qm', 'more')

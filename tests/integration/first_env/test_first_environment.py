@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import docsteps
 import pytest
@@ -42,8 +45,9 @@ class User(object):
     def __init__(self, tmp_path, extra_env):
         self.project = tmp_path / 'project'
         self.project.mkdir()
-        self.home = tmp_path / 'home'
-        self.home.mkdir()
+        # Short: ssh's ControlPath (under ~/.ansible/cp) must fit a Unix socket name, also
+        # below pytest-xdist's longer tmp paths.
+        self.home = pathlib.Path(tempfile.mkdtemp(prefix='tkh', dir='/tmp'))
         self.results = str(tmp_path / 'results.jsonl')
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'TURNKEY_', 'PG', 'REDIS'))}
         self.env.update({
@@ -96,12 +100,13 @@ def _edit(path, change):
         yaml.safe_dump(data, handle, sort_keys=False)
 
 
-def test_first_environment_from_the_docs(tmp_path, ssh_hosts, postgres, redis_server, nginx_factory):
+def test_first_environment_from_the_docs(request, tmp_path, ssh_hosts, postgres, redis_server, nginx_factory):
     steps = docsteps.steps(DOC)
     readme = docsteps.steps('README.md', marker='installed')
     token, robot_secret = secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
     with DingTalkReceiver(token=token, secret=robot_secret) as receiver:
         user = User(tmp_path, {'TURNKEY_DINGTALK_API_URL': receiver.api_url})
+        request.addfinalizer(lambda: shutil.rmtree(str(user.home), ignore_errors=True))
         project = user.project
         gv = project / 'inventory' / 'staging' / 'group_vars' / 'all'
 
