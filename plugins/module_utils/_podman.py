@@ -107,9 +107,11 @@ def _load_data(item, name):
             raise InputError('secret %s: cannot read path %s: it does not exist' % (name, item['path']))
     else:
         if item['env'] not in os.environ:
-            raise InputError('secret %s: environment variable %s is not set in the environment the module runs '
-                             'in; do not set it with the environment keyword (ansible shows it at -vvvv and in '
-                             'the process list): pass vault values through data instead' % (name, item['env']))
+            # Worded as containers.podman.podman_secret words it, so playbooks and tests
+            # matching its message keep working after the switch.
+            raise InputError('Environment variable %s is not set (secret %s): it must be in the environment the '
+                             'module runs in; do not set it with the environment keyword (ansible shows it at -vvvv '
+                             'and in the process list): pass vault values through data instead' % (item['env'], name))
         data = os.environ[item['env']].encode('utf-8')
     if not data:
         raise InputError('secret %s: the data is empty and podman refuses empty secrets (it stores 1 to %d bytes); '

@@ -456,3 +456,5 @@ def test_env_advice_never_recommends_the_environment_keyword(monkeypatch):
     with pytest.raises(InputError) as info:
         _podman.normalize({'name': 'a', 'env': 'TK_UNSET'})
     assert 'do not set it with the environment keyword' in info.value.msg and 'data' in info.value.msg
+    # containers.podman.podman_secret's wording comes first: playbooks and its tests match it.
+    assert info.value.msg.startswith('Environment variable TK_UNSET is not set')
