@@ -660,9 +660,14 @@ def _finish(params, result, warnings, warn):
 
 
 def info(params, runner=None):
-    """``podman_secret_info``: names, ids, labels, drivers, times and consumers; never values."""
+    """``podman_secret_info``: names, ids, labels, drivers, times and consumers; values only with ``showsecret``."""
     podman = Podman(params.get('executable'), runner)
     names = params.get('name') or None
+    showsecret = params.get('showsecret')
+    if showsecret and not podman.showsecret:
+        raise InputError('showsecret needs podman %s or later (podman secret inspect --showsecret); this host has '
+                         'podman %s: read the value where it is used instead'
+                         % ('.'.join(map(str, SHOWSECRET_VERSION)), '.'.join(map(str, podman.version))))
     existing = podman.secrets(set(names) if names else None)
     containers = podman.containers() if params.get('consumers', True) and existing else []
     out = []
@@ -673,6 +678,16 @@ def info(params, runner=None):
                      verifiable=podman.showsecret or DIGEST_LABEL in record['labels'])
         if params.get('consumers', True):
             entry['consumers'] = sorted(c['name'] for c in containers if name in c['secrets'])
+        if showsecret:
+            # containers.podman.podman_secret_info's key, so playbooks switch by the module name alone.
+            entry['SecretData'] = _text_value(name, podman.stored_value(name))
         out.append(entry)
     return {'changed': False, 'secrets': out, 'missing': sorted(set(names or ()) - set(existing)),
             'podman_version': '.'.join(map(str, podman.version))}
+
+
+def _text_value(name, data):
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise InputError('secret %s holds binary data, which showsecret cannot return as text' % name) from None
