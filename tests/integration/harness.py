@@ -317,6 +317,9 @@ class Postgres(object):
         self.admin_password = new_secret()
         self.data = os.path.join(self.workdir, 'data')
         self.log = os.path.join(self.workdir, 'postgres.log')
+        self.hba = None  # pg_hba.conf lines; None keeps initdb's (peer locally, scram-sha-256 over TCP)
+        self.socket_dirs = [self.workdir]
+        self.options = ''  # more server options (-c name=value ...)
 
     def _as_postgres(self, *cmd):
         return subprocess.run(['runuser', '-u', 'postgres', '--'] + list(cmd), capture_output=True, check=True)
@@ -332,10 +335,18 @@ class Postgres(object):
         self._as_postgres(os.path.join(PG_BIN, 'initdb'), '-D', self.data, '-N', '-A', 'scram-sha-256',
                           '--auth-local=peer', '-U', self.admin_user, '--pwfile', pwfile)
         os.unlink(pwfile)
+        self._configure()
         self._as_postgres(os.path.join(PG_BIN, 'pg_ctl'), '-D', self.data, '-l', self.log, '-w', '-o',
                           '-p %d -k %s -c listen_addresses=127.0.0.1 -c log_statement=all '
-                          '-c log_min_error_statement=info -c fsync=off' % (self.port, self.workdir), 'start')
+                          '-c log_min_error_statement=info -c fsync=off %s'
+                          % (self.port, ','.join(self.socket_dirs), self.options), 'start')
         return self
+
+    def _configure(self):
+        """Between initdb and the start: files in the data directory."""
+        if self.hba is not None:
+            with open(os.path.join(self.data, 'pg_hba.conf'), 'w') as handle:
+                handle.write(''.join(line + '\n' for line in self.hba))
 
     def connect(self, user=None, password=None, dbname='postgres'):
         import psycopg

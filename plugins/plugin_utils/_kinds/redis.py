@@ -10,19 +10,8 @@ new one) drops every other password.
 
 from __future__ import annotations
 
+from ansible_collections.turnkey.secrets.plugins.module_utils._redis import CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
-
-CONNECTION_SPEC = {
-    'login_host': {'type': 'str'},
-    'login_port': {'type': 'int'},
-    'login_user': {'type': 'str'},
-    'login_password': {'type': 'str', 'no_log': True},
-    'tls': {'type': 'bool'},
-    'validate_certs': {'type': 'bool'},
-    'ca_certs': {'type': 'path'},
-    'connect_timeout': {'type': 'int'},
-}
-
 
 class Redis(Kind):
     name = 'redis'
@@ -31,7 +20,9 @@ class Redis(Kind):
     steps = ('set', 'test', 'rollback', 'retire')
     generate = 'urlsafe:32'
     max_age_days = 180
-    options = dict(CONNECTION_SPEC, user={'type': 'str', 'default': 'default'},
+    # Unset connection options stay unset: the module's defaults apply.
+    options = dict({key: {k: v for k, v in spec.items() if k != 'default'} for key, spec in CONNECTION_SPEC.items()},
+                   user={'type': 'str', 'default': 'default'},
                    persist={'type': 'str', 'default': 'acl_save', 'choices': ['auto', 'acl_save', 'config_rewrite', 'none']})
     connection = tuple(CONNECTION_SPEC)
     module_group = 'turnkey.secrets.redis'
