@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansible_collections.turnkey.secrets.plugins.module_utils._redis import CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
 
+
 class Redis(Kind):
     name = 'redis'
     tags = ('redis',)
