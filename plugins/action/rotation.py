@@ -10,6 +10,7 @@ no_log.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -35,6 +36,20 @@ def _supplied(args, entries_raw):
                                'dingtalk_new: {<name>: {url: ..., secret: ...}} instead' % len(robots))
         supplied[robots[0]] = {'url': str(args['dingtalk_new_url']), 'secret': str(args.get('dingtalk_new_secret') or '')}
     return supplied
+
+
+def _digest(path):
+    try:
+        with open(path, 'rb') as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _shown(path):
+    """``path`` relative to the working directory when it is below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith('..') else relative
 
 
 class ActionModule(ActionBase):
@@ -128,7 +143,10 @@ class ActionModule(ActionBase):
         work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
         lock = self._lock_path(args)
         out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
-               'vault_due': [n for n in due if run.entries[n][0].name == 'vault']}
+               'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
+               # What the end report compares to name the files to commit.
+               'fingerprint': {p: _digest(p) for p in (os.path.abspath(str(args['vault_file'])),
+                                                       os.path.abspath(str(args['rotation_file'])))}}
         if not work or self._task.check_mode:
             if self._task.check_mode:
                 _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
@@ -171,6 +189,8 @@ class ActionModule(ActionBase):
         lines.append('%s: %s.' % (verb, ', '.join(sorted(set(rotate_due) | set(run.inflight))) or 'nothing'))
         if run.journal['waiting']:
             lines.append('Hosts that still need the current values: %s.' % ', '.join(run.journal['waiting']))
+        if plan:
+            lines.append('Next due: %s.' % ', '.join(_engine.next_due(run.entries, sorted(plan), run.store.dates())))
         person = [n for n in rotate_due if run.entries[n][0].generate is None and run.entries[n][0].name != 'vault'
                   and n not in run.inflight]
         if person and not check:
@@ -190,7 +210,8 @@ class ActionModule(ActionBase):
         kept = _engine.kept_keys(run.entries)
         resolved = {h: _engine.resolve_consumers(consumers[h], run.values, kept)
                     for h in run.journal['waiting'] if h in consumers}
-        return {'changed': bool(run.done), 'promoted': run.done, 'failed_names': run.failed, 'deploy': resolved,
+        return {'changed': bool(run.done), 'promoted': run.done, 'failed_names': run.failed, 'undoing': run.undoing,
+                'deploy': resolved,
                 'pending': {n: e.get('hosts_missing') or [] for n, e in run.inflight.items() if e['state'] == 'pending'}}
 
     def _deployed(self, args, task_vars):
@@ -209,7 +230,46 @@ class ActionModule(ActionBase):
         retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in self._outcomes(task_vars, '__rotation_outcome').items()}
         finished = run.finish(retired, groups)
         return {'changed': bool(finished), 'dated': finished, 'waiting': run.journal['waiting'],
-                'inflight': {n: e['state'] for n, e in run.inflight.items()}}
+                'inflight': {n: e['state'] for n, e in run.inflight.items()},
+                'report': self._report_end(args, task_vars, run, finished)}
+
+    def _report_end(self, args, task_vars, run, finished):
+        """The lines an operator reads at the end of a run: what changed where, what is left,
+        when each secret is due, which files to commit.  Names and hosts only, sorted."""
+        plan_result = _vault_vars.plain(task_vars.get('__rotation') or {})
+        promoted = _vault_vars.plain(task_vars.get('__rotation_promoted') or {})
+        env = args.get('environment') or 'default'
+        verb = 'deployed' if plan_result.get('mode') == 'deploy' else 'rotated'
+        lines = ['%s: %s %s.' % (env, verb, ', '.join(sorted(promoted.get('promoted') or [])) or 'nothing')]
+        if finished:
+            lines.append('Finished (old values retired, dates recorded): %s.' % ', '.join(finished))
+        consumed = self._outcomes(task_vars, '__rotation_consumed')
+        if consumed:
+            lines.append('Consumers updated: %s.' % '; '.join(
+                '%s: %s' % (host, ', '.join(consumed[host])) for host in sorted(consumed)))
+        failures = [f for v in self._outcomes(task_vars, '__rotation_failures').values() for f in v]
+        if promoted.get('failed_names'):
+            lines.append('Failed, the services keep the current credential: %s (%s).' % (
+                ', '.join(promoted['failed_names']),
+                '; '.join(sorted('%s on %s: %s' % (f['name'], f['host'], f['msg']) for f in failures))))
+        if promoted.get('undoing'):
+            lines.append('Failed, and undoing set failed on a host (the next run undoes it): %s.'
+                         % ', '.join(promoted['undoing']))
+        pending = sorted((promoted.get('pending') or {}))
+        if pending:
+            lines.append('Not finished (pending value kept; run again): %s.' % ', '.join(pending))
+        if run.journal['waiting']:
+            lines.append('Hosts that still need the current values (run again when they are back): %s.'
+                         % ', '.join(run.journal['waiting']))
+        if plan_result.get('waiting_for_person'):
+            lines.append('Waiting for a person: %s.' % ', '.join(plan_result['waiting_for_person']))
+        names = [n for n in sorted(plan_result.get('plan') or {}) if n in run.entries]
+        if names:
+            lines.append('Next due: %s.' % ', '.join(_engine.next_due(run.entries, names, run.store.dates())))
+        changed = [p for p, digest in sorted((plan_result.get('fingerprint') or {}).items()) if _digest(p) != digest]
+        if changed:
+            lines.append('Commit: %s.' % ', '.join(_shown(p) for p in changed))
+        return lines
 
     def _recover(self, args, task_vars):
         put_back = False

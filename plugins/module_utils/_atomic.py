@@ -16,14 +16,17 @@ Against a user who can write next to the secret (the app user, www-data):
   without the sticky bit) or that belongs to another non-root user is refused unless the
   caller passes ``allow_shared_parent=True``: whoever can write the directory can swap
   the file between our checks and our rename;
+* the directory is opened once, walking down from ``/`` with ``O_NOFOLLOW`` (``Target``);
+  the lock, read, backup, temp file and rename are relative to that fd, so a directory
+  swapped for a link meanwhile cannot send the data elsewhere;
+* an existing file owned by anyone but root or us gives the new file neither its owner
+  nor its mode (see ``Target.attributes``), and backups are always ours and 0600;
 * ``read_bytes(path, follow=False)`` opens with ``O_NOFOLLOW`` and only reads regular files,
   so a planted symlink cannot make a root-run module disclose a root-only file.
-  Intermediate directories are trusted: keep the directories above a secret writable by
-  root (or its owner) only.
 
 ``file_lock(path)`` serialises read-modify-write cycles of one file between processes with
 ``flock`` on a sidecar ``<dir>/.<basename>.lock`` (kept, never deleted: deleting lock files
-races).
+races); a lock file that is a link, not a regular file or another user's is refused.
 """
 
 from __future__ import annotations
@@ -35,9 +38,7 @@ import grp
 import os
 import pwd
 import re
-import shutil
 import stat
-import tempfile
 import time
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
@@ -147,10 +148,29 @@ def parse_mode(mode, default=None, current=None):
 
 # --------------------------------------------------------------------------- safety checks
 
+_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
+# O_PATH walks through a directory without needing read permission on it (as a lookup does).
+_WALK = getattr(os, 'O_PATH', os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+
+
 def _symlink_error(path):
     return InputError('%s is a symbolic link; refusing to follow it (whoever can write its directory could point it '
                       'at another file). Replace the link by the real file, point path at the link target, or set '
                       'follow: true if you own the link' % path)
+
+
+def _user(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _lstat_at(name, dir_fd):
+    try:
+        return os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
 
 
 def resolve(path, follow=False):
@@ -164,12 +184,7 @@ def resolve(path, follow=False):
     return path
 
 
-def check_parent(directory, allow_shared_parent=False):
-    """InputError unless ``directory`` exists and only its owner (root or us) can write it."""
-    try:
-        st = os.stat(directory)
-    except FileNotFoundError:
-        raise InputError('directory %s does not exist; create it first' % directory) from None
+def _check_dir(st, directory, allow_shared_parent):
     if not stat.S_ISDIR(st.st_mode):
         raise InputError('%s is not a directory' % directory)
     if allow_shared_parent:
@@ -180,16 +195,85 @@ def check_parent(directory, allow_shared_parent=False):
                          'while it is written: remove the group/other write bit (chmod go-w %s), or set '
                          'allow_shared_parent: true if you trust them' % (directory, stat.S_IMODE(st.st_mode), directory))
     if st.st_uid not in (0, os.geteuid()):
-        try:
-            owner = pwd.getpwuid(st.st_uid).pw_name
-        except KeyError:
-            owner = str(st.st_uid)
         raise InputError('directory %s belongs to user %s, who could swap the file while it is written: make it '
                          'owned by root (chown root %s), or set allow_shared_parent: true if you trust that user'
-                         % (directory, owner, directory))
+                         % (directory, _user(st.st_uid), directory))
+
+
+def check_parent(directory, allow_shared_parent=False):
+    """InputError unless ``directory`` exists and only its owner (root or us) can write it."""
+    try:
+        st = os.stat(directory)
+    except FileNotFoundError:
+        raise InputError('directory %s does not exist; create it first' % directory) from None
+    _check_dir(st, directory, allow_shared_parent)
+
+
+def _open_dir(directory, resolved=False):
+    """Read-only fd of ``directory``, reached from ``/`` one component at a time with
+    ``O_NOFOLLOW``.  Links in ``directory`` are resolved first unless it is ``resolved``
+    already (resolving it again would follow a link swapped in meanwhile): a component
+    swapped for a link after that fails the walk instead of leading elsewhere."""
+    parts = [part for part in (directory if resolved else os.path.realpath(directory)).split(os.sep) if part]
+    fd = os.open(os.sep, _WALK if parts else os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+    try:
+        for index, part in enumerate(parts):
+            flags = _WALK if index < len(parts) - 1 else os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                raise InputError('directory %s does not exist; create it first' % directory) from None
+            except OSError as exc:
+                where = os.sep + os.sep.join(parts[:index + 1])
+                st = _lstat_at(part, fd) if exc.errno in (errno.ELOOP, errno.ENOTDIR) else None
+                if st is not None and stat.S_ISLNK(st.st_mode):
+                    raise TurnkeyError('%s was replaced by a symbolic link while the file in it was being written '
+                                       '(someone who can write %s is swapping directories); nothing was changed'
+                                       % (where, os.path.dirname(where))) from None
+                if st is not None:
+                    raise InputError('%s is not a directory' % where) from None
+                raise TurnkeyError('cannot open directory %s: %s' % (where, exc.strerror or exc)) from None
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # --------------------------------------------------------------------------- reading
+
+def _read(name, shown, follow, limit, dir_fd=None):
+    flags = os.O_RDONLY | _CLOEXEC | getattr(os, 'O_NOCTTY', 0) | os.O_NONBLOCK
+    if not follow:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise InputError('%s is a directory, not a file' % shown) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise _symlink_error(shown) from None
+        raise InputError('cannot read %s: %s' % (shown, exc.strerror or exc)) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError('%s is a directory, not a file' % shown)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError('%s is not a regular file; refusing to read it' % shown)
+        # Back to blocking reads (O_NONBLOCK only kept a FIFO from hanging the open).
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        with os.fdopen(fd, 'rb') as handle:
+            fd = None
+            return handle.read() if limit is None else handle.read(limit)
+    except OSError as exc:
+        raise InputError('cannot read %s: %s' % (shown, exc.strerror or exc)) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
 
 def read_bytes(path, follow=True, limit=None):
     """Content of ``path`` (at most ``limit`` bytes when given) or None when it does not
@@ -199,35 +283,7 @@ def read_bytes(path, follow=True, limit=None):
     refused (``O_NOFOLLOW``) and only a regular file is read; the default ``True`` keeps
     the historical behaviour for callers reading files they chose themselves.
     """
-    flags = os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0) | getattr(os, 'O_NOCTTY', 0) | os.O_NONBLOCK
-    if not follow:
-        flags |= os.O_NOFOLLOW
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise InputError('%s is a directory, not a file' % path) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP and not follow:
-            raise _symlink_error(os.path.abspath(path)) from None
-        raise InputError('cannot read %s: %s' % (path, exc.strerror or exc)) from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError('%s is a directory, not a file' % path)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError('%s is not a regular file; refusing to read it' % path)
-        # Back to blocking reads (O_NONBLOCK only kept a FIFO from hanging the open).
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        with os.fdopen(fd, 'rb') as handle:
-            fd = None
-            return handle.read() if limit is None else handle.read(limit)
-    except OSError as exc:
-        raise InputError('cannot read %s: %s' % (path, exc.strerror or exc)) from None
-    finally:
-        if fd is not None:
-            os.close(fd)
+    return _read(path, os.path.abspath(path), follow, limit)
 
 
 # --------------------------------------------------------------------------- locking
@@ -237,28 +293,38 @@ def lock_path(path):
     return os.path.join(os.path.dirname(path), '.%s.lock' % os.path.basename(path))
 
 
-@contextlib.contextmanager
-def file_lock(path, timeout=DEFAULT_LOCK_TIMEOUT):
-    """Exclusive ``flock`` on ``<dir>/.<basename>.lock`` for a read-modify-write of ``path``.
+def _check_lock(st, lockfile):
+    remove = ('; remove it (rm %s): the collection creates its own, owned by root (or the user running it) '
+              'and mode 0600' % lockfile)
+    if stat.S_ISLNK(st.st_mode):
+        raise InputError('lock file %s is a symbolic link' % lockfile + remove)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError('lock file %s is not a regular file' % lockfile + remove)
+    if st.st_uid not in (0, os.geteuid()):
+        # Its owner could hold the lock forever, or hand it to writers it wants to race.
+        raise InputError('lock file %s belongs to user %s, not to root or the user running this' % (
+            lockfile, _user(st.st_uid)) + remove)
 
-    The lock file is created 0600, never through a symlink, and kept afterwards.  Waits
-    at most ``timeout`` seconds, then raises TurnkeyError naming the lock file.
-    """
-    lockfile = lock_path(path)
-    directory = os.path.dirname(lockfile)
-    if not os.path.isdir(directory):
-        raise InputError('directory %s does not exist; create it first' % directory)
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0) | os.O_NONBLOCK
+
+@contextlib.contextmanager
+def _lock(dir_fd, path, timeout):
+    directory, name = os.path.split(path)
+    lockname = '.%s.lock' % name
+    lockfile = os.path.join(directory, lockname)
+    st = _lstat_at(lockname, dir_fd)
+    if st is not None:
+        _check_lock(st, lockfile)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | _CLOEXEC | os.O_NONBLOCK | getattr(os, 'O_NOCTTY', 0)
     try:
-        fd = os.open(lockfile, flags, 0o600)
+        fd = os.open(lockname, flags, 0o600, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InputError('lock file %s is a symbolic link; remove it (the collection creates it itself)'
-                             % lockfile) from None
+            raise InputError('lock file %s is a symbolic link; remove it (rm %s): the collection creates its own'
+                             % (lockfile, lockfile)) from None
         raise TurnkeyError('cannot open lock file %s: %s' % (lockfile, exc.strerror or exc)) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError('lock file %s is not a regular file; remove it' % lockfile)
+        # Again on the open file: it may have been swapped between the lstat and the open.
+        _check_lock(os.fstat(fd), lockfile)
         deadline = time.monotonic() + max(0.0, float(timeout))
         delay = 0.01
         while True:
@@ -270,7 +336,7 @@ def file_lock(path, timeout=DEFAULT_LOCK_TIMEOUT):
                     raise TurnkeyError('cannot lock %s: %s' % (lockfile, exc.strerror or exc)) from None
             now = time.monotonic()
             if now >= deadline:
-                raise TurnkeyError('%s is busy: another writer holds %s; try again' % (os.path.abspath(path), lockfile))
+                raise TurnkeyError('%s is busy: another writer holds %s; try again' % (path, lockfile))
             time.sleep(min(delay, deadline - now))
             delay = min(delay * 2, 0.2)
         try:
@@ -279,6 +345,23 @@ def file_lock(path, timeout=DEFAULT_LOCK_TIMEOUT):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout=DEFAULT_LOCK_TIMEOUT):
+    """Exclusive ``flock`` on ``<dir>/.<basename>.lock`` for a read-modify-write of ``path``.
+
+    The lock file is created 0600, never through a symlink, and kept afterwards; an existing
+    one that is a link, not a regular file, or owned by another non-root user is refused.
+    Waits at most ``timeout`` seconds, then raises TurnkeyError naming the lock file.
+    """
+    path = os.path.abspath(path)
+    dir_fd = _open_dir(os.path.dirname(path))
+    try:
+        with _lock(dir_fd, path, timeout) as lockfile:
+            yield lockfile
+    finally:
+        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------- backups
@@ -293,72 +376,29 @@ def backup_pattern(path):
     return re.compile(re.escape(os.path.basename(path)) + r'\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~\Z')
 
 
+def _backups(dir_fd, path):
+    name = os.path.basename(path)
+    pattern = backup_pattern(path)
+    found = []
+    for entry in os.listdir(dir_fd):
+        st = _lstat_at(entry, dir_fd) if pattern.match(entry) else None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            # The name holds the date to the second; the mtime orders backups of one second.
+            found.append((entry[len(name):].split('.', 2)[2], st.st_mtime_ns, entry))
+    return [entry for _stamp, _mtime, entry in sorted(found)]
+
+
 def list_backups(path):
     """Backups of ``path`` made by this collection (regular files, not links), oldest first."""
     path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    pattern = backup_pattern(path)
-    found = []
     try:
-        names = os.listdir(directory)
-    except OSError:
+        dir_fd = _open_dir(os.path.dirname(path))
+    except TurnkeyError:
         return []
-    for name in names:
-        if not pattern.match(name):
-            continue
-        full = os.path.join(directory, name)
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue
-        if stat.S_ISREG(st.st_mode):
-            # The name holds the date to the second; the mtime orders backups of one second.
-            stamp = name[len(os.path.basename(path)):].split('.', 2)[2]
-            found.append((stamp, st.st_mtime_ns, full))
-    return [full for _stamp, _mtime, full in sorted(found)]
-
-
-def prune_backups(path, keep=DEFAULT_BACKUP_KEEP):
-    """Delete all but the ``keep`` newest backups of ``path``; returns the deleted paths."""
-    if keep is None:
-        return []
-    if keep < 0:
-        raise InputError('backup_keep must be 0 or more (got %d)' % keep)
-    backups = list_backups(path)
-    doomed = backups[:max(0, len(backups) - keep)]
-    for name in doomed:
-        _unlink_quietly(name)
-    return doomed
-
-
-def make_backup(path, follow=False, mode=None):
-    """Copy ``path`` next to itself keeping owner (and mode, unless ``mode`` is given, e.g.
-    0o600 for private backups); return the copy's path or None when there is no file."""
-    path = resolve(path, follow)
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputError('%s exists and is not a regular file' % path)
-    dest = backup_path(path)
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, 'wb') as out:
-            fd = None
-            src_fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(src_fd, 'rb') as src:
-                _set_attrs(out.fileno(), st.st_uid, st.st_gid,
-                           stat.S_IMODE(st.st_mode) if mode is None else mode)
-                shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        _unlink_quietly(dest)
-        raise
-    return dest
+        return [os.path.join(os.path.dirname(path), entry) for entry in _backups(dir_fd, path)]
+    finally:
+        os.close(dir_fd)
 
 
 def _set_attrs(fd, uid, gid, mode):
@@ -370,104 +410,196 @@ def _set_attrs(fd, uid, gid, mode):
     os.fchmod(fd, mode)
 
 
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
 # --------------------------------------------------------------------------- writing
 
-def atomic_write(path, data, mode=None, owner=None, group=None, backup=False, follow=False,
-                 allow_shared_parent=False, backup_mode=None, backup_keep=None):
-    """Replace ``path`` with ``data`` (bytes or str) atomically.
+class Target:
+    """A file to rewrite, its directory opened once (``O_NOFOLLOW`` all the way down) and
+    checked: the lock, the read, the backup, the temp file and the rename all happen
+    relative to that directory, so the file lands in the directory that was checked, whatever
+    is swapped above it meanwhile.  ``follow`` works on a symlink's target instead of
+    refusing it; ``allow_shared_parent`` accepts a directory others can write.  A context
+    manager (closes the directory)."""
 
-    ``mode`` (octal or symbolic) / ``owner`` / ``group`` default to the existing file's,
-    else 0600 and the current user; they are set on the temp file before any data.
-    ``follow`` works on a symlink's target instead of refusing it; ``allow_shared_parent``
-    accepts a directory others can write.  ``backup_mode`` (e.g. 0o600) is the mode of
-    the backup copy (default: the file's); ``backup_keep`` deletes all but that many
-    newest backups of the file.  Returns the backup path when ``backup`` made one, else None.
-    """
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    path = resolve(path, follow)
-    directory = os.path.dirname(path)
-    check_parent(directory, allow_shared_parent)
-    try:
-        current = os.lstat(path)
-    except FileNotFoundError:
-        current = None
-    if current is not None and stat.S_ISLNK(current.st_mode):
-        raise _symlink_error(path)
-    if current is not None and not stat.S_ISREG(current.st_mode):
-        raise InputError('%s exists and is not a regular file' % path)
-    final_mode = parse_mode(mode, stat.S_IMODE(current.st_mode) if current else 0o600,
-                            stat.S_IMODE(current.st_mode) if current else None)
-    uid = _uid(owner) if owner not in (None, '') else (current.st_uid if current else -1)
-    gid = _gid(group) if group not in (None, '') else (current.st_gid if current else -1)
-    if current is None and uid == os.getuid():
-        uid = -1
-
-    backup_file = make_backup(path, mode=backup_mode) if backup and current is not None else None
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        # mkstemp already creates the file 0600; attributes are set before any data lands.
-        _set_attrs(fd, uid, gid, final_mode)
-        with os.fdopen(fd, 'wb') as handle:
-            fd = None
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # rename() replaces a symlink planted meanwhile instead of following it.
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
-            raise TurnkeyError('cannot write %s: %s' % (path, exc.strerror)) from None
-        raise
-    finally:
-        if fd is not None:
-            os.close(fd)
-        if tmp is not None:
-            _unlink_quietly(tmp)
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
+    def __init__(self, path, follow=False, allow_shared_parent=False):
+        self.path = resolve(path, follow)
+        self.directory, self.name = os.path.split(self.path)
+        self.fd = _open_dir(self.directory, resolved=follow)
         try:
-            os.fsync(dir_fd)
+            self.dir_stat = os.fstat(self.fd)
+            _check_dir(self.dir_stat, self.directory, allow_shared_parent)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def lock(self, timeout=DEFAULT_LOCK_TIMEOUT):
+        """``file_lock`` of this file, taken in the opened directory."""
+        return _lock(self.fd, self.path, timeout)
+
+    def read(self, limit=None):
+        """Content (never through a link, regular files only), or None when missing."""
+        return _read(self.name, self.path, False, limit, self.fd)
+
+    def stat(self):
+        """lstat of the file or None when missing; InputError for a link or a non-regular file."""
+        st = _lstat_at(self.name, self.fd)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            raise _symlink_error(self.path)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise InputError('%s exists and is not a regular file' % self.path)
+        return st
+
+    def attributes(self, current, mode=None, owner=None, group=None):
+        """``(mode, uid, gid)`` of the new file (-1: ours) replacing ``current`` (an lstat or None).
+
+        Only the owner of a file (and root) can choose its group and mode, so an existing
+        file's owner, group and mode are inherited only when its owner is root, us, or the
+        ``owner`` asked for.  Anyone else's file (planted in a sticky or allowed shared
+        directory, or the app user's) is replaced as a new file would be: our own, ``mode`` or
+        0600 (symbolic modes apply to 0600); its group is kept only when the new mode gives
+        that group nothing the old file did not, so members keep no more than they had.
+        """
+        uid, gid = _uid(owner), _gid(group)
+        if current is None:
+            return parse_mode(mode, 0o600), uid, gid
+        old = stat.S_IMODE(current.st_mode)
+        trusted = current.st_uid in (0, os.geteuid(), uid)
+        new = parse_mode(mode, old, old) if trusted else parse_mode(mode, 0o600)
+        if uid == -1 and trusted:
+            uid = current.st_uid
+        if gid == -1 and (trusted or not (new & 0o070) & ~(old & 0o070)):
+            gid = current.st_gid
+        return new, uid, gid
+
+    def _effective(self, uid, gid):
+        if uid == -1:
+            uid = os.geteuid()
+        if gid == -1:
+            gid = self.dir_stat.st_gid if self.dir_stat.st_mode & stat.S_ISGID else os.getegid()
+        return uid, gid
+
+    def _create(self, name=None):
+        """``(fd, name)`` of a new empty 0600 file in the directory (``O_EXCL``, never through a link)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+        for _attempt in range(100):
+            candidate = name or '.%s.%s.tmp' % (self.name, os.urandom(6).hex())
+            try:
+                return os.open(candidate, flags, 0o600, dir_fd=self.fd), candidate
+            except FileExistsError:
+                if name:
+                    raise
+        raise TurnkeyError('cannot create a temporary file in %s' % self.directory)
+
+    def _put(self, name, data, uid, gid, mode):
+        """Write ``data`` to the new file ``name`` with its attributes set before the first byte."""
+        fd, name = self._create(name)
+        try:
+            _set_attrs(fd, uid, gid, mode)
+            with os.fdopen(fd, 'wb') as handle:
+                fd = None
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            self._unlink(name)
+            raise
+        return name
+
+    def _unlink(self, name):
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except OSError:
+            pass
+
+    def write(self, data, mode=None, owner=None, group=None, backup=False, backup_keep=None):
+        """Replace the file with ``data`` (bytes or str) atomically; attributes as ``attributes``.
+
+        ``backup`` first copies the file next to it (``FILE.PID.DATE~``), always 0600 and owned
+        by us: it keeps old secrets, and whoever owned the file must not own the copy.
+        ``backup_keep`` then deletes all but that many newest backups.  Returns the backup
+        path when one was made, else None.
+        """
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        current = self.stat()
+        mode, uid, gid = self.attributes(current, mode, owner, group)
+        backup_file = None
+        if backup and current is not None:
+            old = self.read()
+            backup_file = os.path.join(self.directory, self._put(os.path.basename(backup_path(self.path)), old,
+                                                                 -1, -1, 0o600))
+        tmp = None
+        try:
+            tmp = self._put(None, data, uid, gid, mode)
+            # rename() replaces a symlink planted meanwhile instead of following it.
+            os.rename(tmp, self.name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            tmp = None
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+                raise TurnkeyError('cannot write %s: %s' % (self.path, exc.strerror)) from None
+            raise
         finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    if backup and backup_keep is not None:
-        prune_backups(path, backup_keep)
-    return backup_file
+            if tmp is not None:
+                self._unlink(tmp)
+        try:
+            os.fsync(self.fd)
+        except OSError:
+            pass
+        if backup and backup_keep is not None:
+            self.prune_backups(backup_keep)
+        return backup_file
+
+    def prune_backups(self, keep=DEFAULT_BACKUP_KEEP):
+        """Delete all but the ``keep`` newest backups of the file; returns the deleted paths."""
+        if keep < 0:
+            raise InputError('backup_keep must be 0 or more (got %d)' % keep)
+        backups = _backups(self.fd, self.path)
+        doomed = backups[:max(0, len(backups) - keep)]
+        for name in doomed:
+            self._unlink(name)
+        return [os.path.join(self.directory, name) for name in doomed]
+
+    def write_if_changed(self, data, mode=None, owner=None, group=None, backup=False, check_mode=False,
+                         backup_keep=None):
+        """``write`` only when content or attributes differ.  Returns ``(changed, backup_file)``;
+        the checks (mode syntax, owner, group) run in check mode too."""
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        old = self.read()
+        current = self.stat() if old is not None else None
+        want_mode, uid, gid = self.attributes(current, mode, owner, group)
+        changed = old != data
+        if current is not None:
+            have = (stat.S_IMODE(current.st_mode), current.st_uid, current.st_gid)
+            changed = changed or (want_mode,) + self._effective(uid, gid) != have
+        if not changed or check_mode:
+            return changed, None
+        return True, self.write(data, mode=mode, owner=owner, group=group, backup=backup and old is not None,
+                                backup_keep=backup_keep)
+
+
+def atomic_write(path, data, mode=None, owner=None, group=None, backup=False, follow=False,
+                 allow_shared_parent=False, backup_keep=None):
+    """``Target(path, follow, allow_shared_parent).write(...)``: replace ``path`` with ``data``."""
+    with Target(path, follow, allow_shared_parent) as target:
+        return target.write(data, mode=mode, owner=owner, group=group, backup=backup, backup_keep=backup_keep)
 
 
 def write_if_changed(path, data, mode=None, owner=None, group=None, backup=False, check_mode=False,
-                     follow=False, allow_shared_parent=False, backup_mode=None, backup_keep=None):
-    """Write only when content or attributes differ. Returns ``(changed, backup_file)``.
-
-    The keyword arguments after ``check_mode`` are those of ``atomic_write``; the checks
-    (symlink, shared parent, mode syntax) run in check mode too.
-    """
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    path = resolve(path, follow)
-    check_parent(os.path.dirname(path), allow_shared_parent)
-    old = read_bytes(path, follow=False)
-    changed = old != data
-    if old is None:
-        parse_mode(mode, 0o600)
-    else:
-        st = os.lstat(path)
-        want_mode = parse_mode(mode, stat.S_IMODE(st.st_mode), stat.S_IMODE(st.st_mode))
-        want_uid = _uid(owner) if owner not in (None, '') else st.st_uid
-        want_gid = _gid(group) if group not in (None, '') else st.st_gid
-        changed = changed or (want_mode, want_uid, want_gid) != (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
-    if not changed or check_mode:
-        return changed, None
-    return True, atomic_write(path, data, mode=mode, owner=owner, group=group, backup=backup and old is not None,
-                              allow_shared_parent=allow_shared_parent, backup_mode=backup_mode,
-                              backup_keep=backup_keep)
+                     follow=False, allow_shared_parent=False, backup_keep=None):
+    """``Target(path, follow, allow_shared_parent).write_if_changed(...)``."""
+    with Target(path, follow, allow_shared_parent) as target:
+        return target.write_if_changed(data, mode=mode, owner=owner, group=group, backup=backup,
+                                       check_mode=check_mode, backup_keep=backup_keep)

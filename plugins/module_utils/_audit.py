@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_report
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_hosts import check_host_files
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import INVENTORY_EXTENSIONS, _yaml, scan_inventory_file
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import (
     RULES, SEVERITIES, TEXT_EXTENSIONS_YAML, Audit, match_line, render, secretish, task_literals)
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_tree import (
     DEFAULT_EXCLUDE, DEFAULT_GITIGNORE_REQUIRED, DEFAULT_SECRET_FILES, DEFAULT_VAULT_PASSWORD_FILES, SAFE_SUFFIXES,
-    _split_z, _under, check_gitignore, check_password_file_mode, excluded, git, git_toplevel, is_secret_file, read_text,
-    scan_content, scan_history, walk)
+    _split_z, _under, check_gitignore, check_password_file_mode, collection_fixtures, excluded, git, git_toplevel,
+    is_secret_file, read_text, scan_content, scan_history, walk)
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 from ansible_collections.turnkey.secrets.plugins.module_utils._redact import fingerprint
 from ansible_collections.turnkey.secrets.plugins.module_utils._rotation import due
@@ -42,10 +43,10 @@ def check_rotation(audit, rotation, path=None, now=None):
             continue
         if entry['age_days'] is None:
             audit.add('secret-never-rotated', path, '%s has no rotated_at: it was never rotated by rotate.yml' % name,
-                      dedup=name)
+                      dedup=name, anchor=name)
         else:
             audit.add('secret-overdue', path, '%s is %d days old (max %d): run rotate.yml'
-                      % (name, entry['age_days'], entry['max_age_days']), dedup=name)
+                      % (name, entry['age_days'], entry['max_age_days']), dedup=name, anchor=name)
 
 
 # --------------------------------------------------------------------------- the whole audit
@@ -61,7 +62,8 @@ def _display(path, root):
 
 
 def _scan_tree(audit_, root, is_top, params, exclude, inventories, scanned):
-    """Content rules over the tree (git-listed files when it is a work tree), then git-wide checks."""
+    """Content rules over the tree (git-listed files when it is a work tree), then git-wide checks.
+    Returns the tracked files and the directories of this collection's own fixtures left out."""
     secret_patterns = params.get('secret_file_patterns') or DEFAULT_SECRET_FILES
     rel_inventories = [r for r in (os.path.relpath(i, root) for i in inventories) if not r.startswith('..')]
     tracked = set()
@@ -71,6 +73,8 @@ def _scan_tree(audit_, root, is_top, params, exclude, inventories, scanned):
         files = sorted(p for p in tracked.union(untracked) if not excluded(p, exclude))
     else:
         files = list(walk(root, exclude))
+    fixtures = collection_fixtures(root, files, rel_inventories)
+    files = [rel for rel in files if not _under(rel, fixtures)]
     tree_keys = set()
     for rel in files:
         if rel in tracked and is_secret_file(rel, secret_patterns):
@@ -89,8 +93,11 @@ def _scan_tree(audit_, root, is_top, params, exclude, inventories, scanned):
     if is_top:
         check_gitignore(audit_, root, params.get('gitignore_required') or DEFAULT_GITIGNORE_REQUIRED)
         if params.get('git_history'):
-            scanned['commits'] = scan_history(audit_, root, tree_keys, secret_patterns, tracked, rel_inventories)
-    return tracked
+            scanned['commits'] = scan_history(
+                audit_, root, tree_keys, secret_patterns, tracked, rel_inventories,
+                vault_patterns=params.get('vault_password_patterns') or DEFAULT_VAULT_PASSWORD_FILES,
+                skip=fixtures, exclude=exclude)
+    return tracked, fixtures
 
 
 def scan_task_literals(audit_, relpath, text):
@@ -108,7 +115,7 @@ def scan_task_literals(audit_, relpath, text):
             f['rule'] == 'password-assignment' and f['path'] == relpath and f['line'] in lines and not f['commit'])]
 
 
-def _scan_password_files(audit_, root, bases, tracked, params, exclude):
+def _scan_password_files(audit_, root, bases, tracked, params, exclude, fixtures=()):
     """Vault password files anywhere in the tree or inventories (ignored by git or not), and the listed ones."""
     patterns = params.get('vault_password_patterns') or DEFAULT_VAULT_PASSWORD_FILES
     seen = set()
@@ -117,6 +124,8 @@ def _scan_password_files(audit_, root, bases, tracked, params, exclude):
             full = os.path.join(base, rel)
             real = os.path.realpath(full)
             if not is_secret_file(rel, patterns) or real in seen or os.path.islink(full):
+                continue
+            if base == root and _under(rel, fixtures):
                 continue
             seen.add(real)
             shown = _display(real, root)
@@ -177,11 +186,11 @@ def audit(params, now=None):
     if top and params.get('git_toplevel', True):
         root = os.path.realpath(top)
 
-    tracked = set()
+    tracked, fixtures = set(), []
     if root:
-        tracked = _scan_tree(audit_, root, bool(top) and os.path.realpath(top) == root, params, exclude,
-                             inventories, scanned)
-    _scan_password_files(audit_, root, ([root] if root else []) + inventories, tracked, params, exclude)
+        tracked, fixtures = _scan_tree(audit_, root, bool(top) and os.path.realpath(top) == root, params, exclude,
+                                       inventories, scanned)
+    _scan_password_files(audit_, root, ([root] if root else []) + inventories, tracked, params, exclude, fixtures)
     _scan_inventories(audit_, root, inventories, params, exclude, scanned)
     if params.get('rotation'):
         path = params.get('rotation_path')
@@ -190,5 +199,27 @@ def audit(params, now=None):
         scanned['host_files'] = check_host_files(audit_, params['files'])
 
     result = audit_.result()
-    result.update(scanned=scanned, root=root, host=params.get('host'), warnings_list=audit_.warnings)
+    result.update(scanned=scanned, root=root, host=params.get('host'), not_scanned=fixtures,
+                  warnings_list=audit_.warnings)
+    if params.get('report'):
+        result.update(build_report(params, result))
     return result
+
+
+def build_report(params, result):
+    """The whole audit's report from this scan and the hosts' results (``report: true``)."""
+    fail_on = params.get('fail_on') or 'critical'
+    if fail_on not in _audit_report.FAIL_LEVELS:
+        raise InputError('fail_on must be one of %s, not %r' % (', '.join(_audit_report.FAIL_LEVELS), fail_on))
+    old = _audit_report.read_baseline(params.get('baseline'))
+    findings, unaudited = _audit_report.merge(result['findings'], params.get('host_results'), old,
+                                              bool(params.get('write_baseline')))
+    report = _audit_report.report(findings, unaudited, fail_on, params.get('environment'), result['root'],
+                                  result['scanned'], result['not_scanned'])
+    lines, allowed_lines = _audit_report.lines(report, params.get('report_path') or '-')
+    out = {'report': report, 'lines': lines, 'allowed_lines': allowed_lines}
+    if params.get('report_format') == 'sarif':
+        out['sarif'] = _audit_report.sarif(report)
+    if params.get('write_baseline'):
+        out['baseline'] = _audit_report.baseline_doc(report, old)
+    return out

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import INI_PAIR_RE, is_reference, secretish
+from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import (
+    CONFIG_RE, INI_PAIR_RE, MIN_PIN_LEN, is_reference, secretish)
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 
 VAULT_HEADER_RE = re.compile(r'^\$ANSIBLE_VAULT;(?P<version>[0-9.]+);(?P<cipher>\w+)(?:;(?P<label>[^\s;]+))?')
 INVENTORY_EXTENSIONS = ('', '.yml', '.yaml', '.json', '.ini', '.cfg')
+INT_TAG = 'tag:yaml.org,2002:int'
 
 
 # --------------------------------------------------------------------------- inventory
@@ -75,6 +77,9 @@ def scan_inventory_file(audit, relpath, text, vault_id, vault_named):
                 inline_labels.append((node.start_mark.line + 1, vault_label(node.value)[1]))
             elif node.tag in ('tag:yaml.org,2002:str', '!unsafe') and node.value.strip():
                 clear.append((key, node))
+            elif node.tag == INT_TAG and len(node.value.lstrip('+-')) >= MIN_PIN_LEN:
+                # A PIN or numeric password written as a YAML integer is as clear as a string.
+                clear.append((key, node))
     for line, label in inline_labels:
         if vault_id and label != vault_id:
             audit.add('vault-wrong-label', relpath,
@@ -99,7 +104,9 @@ def _scan_ini(audit, relpath, text):
     for index, line in enumerate(text.splitlines()):
         if line.lstrip().startswith(('#', ';', '[')):
             continue
-        for m in INI_PAIR_RE.finditer(line):
+        # "key = value" lines of [group:vars] sections, "host key=value ..." lines elsewhere.
+        spaced = CONFIG_RE.match(line) if ' =' in line or '= ' in line else None
+        for m in [spaced] if spaced else INI_PAIR_RE.finditer(line):
             key, value = m.group('key'), m.group('value').strip('"\'')
             if secretish(key) and value and not is_reference(value):
                 audit.add('inventory-clear-secret', relpath,

@@ -7,6 +7,7 @@ task-argument rule, and the findings collector.  No file system access here."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
@@ -23,6 +24,7 @@ RULES = {
     'url-credentials': 'high',
     'secret-file-committed': 'critical',
     'secret-file-in-history': 'critical',
+    'vault-password-in-history': 'critical',
     'gitignore-missing': 'high',
     'inventory-clear-secret': 'critical',
     'vault-not-encrypted': 'critical',
@@ -48,14 +50,17 @@ ENV_RE = re.compile(r'''^\s*(?:export\s+|ENV\s+|Environment=)?(?P<key>[A-Z][A-Z0
 # key: value (plain YAML scalar) in YAML files.
 YAML_PLAIN_RE = re.compile(r'''^\s*-?\s*(?P<key>[A-Za-z_][\w.-]*):\s+(?P<value>[^\s#"'{\[|>&*!%@`][^#]*?)\s*$''')
 INI_PAIR_RE = re.compile(r'''(?P<key>[A-Za-z_]\w*)=(?P<value>"[^"]*"|'[^']*'|[^\s"']+)''')
+# key = value (unquoted, one word) on a line of its own: .cfg, .ini, .conf (configparser, my.cnf, php.ini).
+CONFIG_RE = re.compile(r'''^\s*(?P<key>[A-Za-z_][\w.-]*)\s*[=:]\s*(?P<value>[^\s"';#][^\s"']*)\s*$''')
+CONFIG_EXTENSIONS = ('.cfg', '.ini', '.conf', '.cnf', '.properties')
 
 SECRETISH_RE = re.compile(
     r'(?i)(passw(?:or)?d|passphrase|secret|token|credential|api_?key|private_?key|access_?key|signing_?key|'
-    r'(?:^|[_.-])(?:pass|pwd|keys?)(?:$|[_.-]))')
+    r'(?:^|[_.-])(?:pass|pwd|pw|pin|keys?)(?:$|[_.-]))')
 NOT_SECRET_SUFFIX_RE = re.compile(
     r'(?i)[_.-](?:files?|paths?|dirs?|names?|ids?|vars?|env|length|len|size|bits|type|kind|format|label|labels|'
     r'days|at|prefix|count|policy|scheme|rounds|header|field|source|command|cmd|mode|owner|group|hint|ttl|'
-    r'expires|age|host|port|user|users|db|timeout|retries|executable|backup|state|create|persist|url_var|'
+    r'expires|expiry|age|host|port|user|users|db|timeout|retries|executable|backup|state|create|persist|url_var|'
     r'secure_logging|logging|list|enabled|required|min|max|algorithm|cipher|digest|charset|chars)$')
 PLACEHOLDERS = frozenset((
     'password', 'passwd', 'pass', 'secret', 'changeme', 'change_me', 'change-me', 'example', 'redacted',
@@ -63,15 +68,40 @@ PLACEHOLDERS = frozenset((
     'hidden', 'placeholder', 'your_password', 'yourpassword', 'mypassword', 'secretkey', 'default'))
 REFERENCE_MARKS = ('{{', '{%', '${', '$(', '%(', '%s', '<', '>', 'lookup(', 'getenv', 'environ', '$ANSIBLE_VAULT',
                    '...', '\u2026', '\\u2026')
-IDENTIFIER_RE = re.compile(r'^(?:[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)$')
+UPPER_NAME_RE = re.compile(r'^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$')
+LOWER_JOINED_RE = re.compile(r'^[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+$')
+# $NAME / $name (shell and PHP variables), a crypt(3) hash ($6$..., $2y$..., $apr1$...) or a YAML tag
+# (!vault, !unsafe) are not secrets; "$ecr3t..." and "!Xk9..." are.
+DOLLAR_REFERENCE_RE = re.compile(r'^\$(?:[A-Z_][A-Z0-9_]*|[a-z_]+)(?:[/:.]|$)|'
+                                 r'^\$(?:1|2[abxy]?|5|6|y|gy|7|apr1|argon2(?:id|i|d)|pbkdf2[\w-]*|scrypt|sha1)\$')
+TAG_RE = re.compile(r'^!(?:vault|unsafe)(?:\s|$)')
+# Words that make a lower-case a_b_c value the name of something (a variable, an algorithm,
+# an enum) rather than a pass phrase such as "tiger_maple_orbit_7".
+NAME_WORDS = frozenset((
+    'vault', 'password', 'passwd', 'pass', 'pw', 'pwd', 'pin', 'secret', 'secrets', 'key', 'keys', 'token', 'tokens',
+    'credential', 'credentials', 'api', 'env', 'var', 'vars', 'file', 'path', 'name', 'user', 'admin', 'login', 'auth',
+    'db', 'url', 'webhook', 'hash', 'sha', 'sha1', 'sha256', 'sha512', 'md5', 'crypt', 'bcrypt', 'scram', 'apr1',
+    'des', 'aes', 'hmac', 'rsa', 'ldap', 'config', 'acl', 'none', 'default', 'previous', 'pending', 'current',
+    'old', 'new', 'fallbacks', 'encryption', 'field', 'dingtalk', 'redis', 'postgres', 'django', 'fernet', 'app',
+    'portable', 'plaintext', 'apache', 'host', 'local', 'save', 'rewrite', 'always', 'on', 'create'))
 TEXT_EXTENSIONS_YAML = ('.yml', '.yaml')
 MIN_VALUE_LEN = 6
+MIN_PIN_LEN = 4
 
 
 def secretish(key):
     """True when a variable name says it holds a credential (and not, say, a path to one)."""
     key = str(key)
     return bool(SECRETISH_RE.search(key)) and not NOT_SECRET_SUFFIX_RE.search(key)
+
+
+def _name_like(text):
+    """A lower-case dotted or _-joined value that names something: one of its parts is a
+    naming word, and no part mixes digits into letters the way a random token does."""
+    parts = re.split(r'[_.]', text)
+    if any(re.search(r'[0-9][a-z]', part) for part in parts):
+        return False
+    return len(parts) < 3 or any(part in NAME_WORDS for part in parts)
 
 
 def is_reference(value):
@@ -82,11 +112,13 @@ def is_reference(value):
     lowered = text.lower()
     if any(mark in lowered for mark in (m.lower() for m in REFERENCE_MARKS)):
         return True
-    if text[0] in '$!' or text.startswith(('/', '~/', './', '../')):
+    if DOLLAR_REFERENCE_RE.match(text) or TAG_RE.match(text) or text.startswith(('/', '~/', './', '../')):
         return True
     if lowered in PLACEHOLDERS or len(set(lowered)) == 1 or set(lowered) <= set('*x.-_#'):
         return True
-    return bool(IDENTIFIER_RE.match(text))
+    if UPPER_NAME_RE.match(text):
+        return True
+    return bool(LOWER_JOINED_RE.match(text)) and _name_like(text)
 
 
 def _char_classes(value):
@@ -95,6 +127,9 @@ def _char_classes(value):
 
 def _plausible(value):
     """A literal that looks like a real credential rather than a word, an enum or a reference."""
+    if value.isdigit():
+        # A PIN or a numeric password (a YAML integer); callers only ask for secret-named keys.
+        return len(value) >= MIN_PIN_LEN and len(set(value)) > 1
     # Whitespace means prose (messages, descriptions) far more often than a passphrase.
     if len(value) < MIN_VALUE_LEN or is_reference(value) or any(c.isspace() for c in value):
         return False
@@ -112,7 +147,7 @@ class Match(object):
         self.key = key
 
 
-def match_line(line, assignments=True, yaml_file=False):
+def match_line(line, assignments=True, yaml_file=False, config_file=False):
     """Secrets in one line of text, as Match objects (rule, redacted excerpt, fingerprint)."""
     found = []
     for m in SEC_RE.finditer(line):
@@ -135,6 +170,8 @@ def match_line(line, assignments=True, yaml_file=False):
     candidates += [(m, '%s=\u2026') for m in [ENV_RE.match(line)] if m]
     if yaml_file:
         candidates += [(m, '%s: \u2026') for m in [YAML_PLAIN_RE.match(line)] if m]
+    if config_file:
+        candidates += [(m, '%s = \u2026') for m in [CONFIG_RE.match(line)] if m]
     for m, shape in candidates:
         key, value = m.group('key'), m.group('value').strip()
         if key in seen or not secretish(key) or not _plausible(value):
@@ -183,13 +220,17 @@ class Audit(object):
             return entry
         return None
 
-    def add(self, rule, path, message, severity=None, line=None, commit=None, excerpt=None, dedup=None):
+    def add(self, rule, path, message, severity=None, line=None, commit=None, excerpt=None, dedup=None, anchor=None):
+        """Record a finding.  ``anchor`` (never a value: a variable name, a redacted excerpt)
+        tells findings of one rule in one file apart in the fingerprint, which leaves out
+        the line number so that a baseline survives lines moving."""
         key = (rule, path, line, commit, dedup)
         if key in self._keys:
             return None
         self._keys.add(key)
         finding = {'rule': rule, 'severity': severity or RULES[rule], 'path': path, 'line': line, 'commit': commit,
-                   'host': self.host, 'excerpt': excerpt, 'message': message, 'allowed': False}
+                   'host': self.host, 'excerpt': excerpt, 'message': message, 'allowed': False,
+                   'anchor': anchor if anchor is not None else (excerpt or '')}
         entry = self._allowed_by(finding)
         if entry is not None:
             finding['allowed'] = True
@@ -202,11 +243,26 @@ class Audit(object):
         order = {sev: i for i, sev in enumerate(SEVERITIES)}
         findings = sorted(self.findings, key=lambda f: (order[f['severity']], f['host'] or '', f['path'] or '',
                                                         f['line'] or 0, f['commit'] or '', f['rule']))
-        summary = {sev: 0 for sev in SEVERITIES}
-        summary['allowed'] = 0
-        for finding in findings:
-            summary['allowed' if finding['allowed'] else finding['severity']] += 1
-        return {'findings': findings, 'summary': summary}
+        seen = {}
+        for finding in sorted(findings, key=lambda f: (f['line'] or 0, f['text'])):
+            group = (finding['rule'], finding['path'] or '', finding['host'] or '', finding['commit'] or '',
+                     finding.pop('anchor'))
+            seen[group] = seen.get(group, -1) + 1
+            finding['fingerprint'] = finding_fingerprint(group + (str(seen[group]),))
+        return {'findings': findings, 'summary': summarize(findings)}
+
+
+def finding_fingerprint(parts):
+    """Stable id of a finding for baselines and SARIF: a digest of where and what, never of a value."""
+    return hashlib.sha256('\0'.join(parts).encode('utf-8', 'surrogateescape')).hexdigest()[:32]
+
+
+def summarize(findings):
+    summary = {sev: 0 for sev in SEVERITIES}
+    summary['allowed'] = 0
+    for finding in findings:
+        summary['allowed' if finding['allowed'] else finding['severity']] += 1
+    return summary
 
 
 def render(finding):

@@ -7,21 +7,26 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import stat
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import TEXT_EXTENSIONS_YAML, match_line
+from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import _yaml
+from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import CONFIG_EXTENSIONS, TEXT_EXTENSIONS_YAML, match_line
 from ansible_collections.turnkey.secrets.plugins.module_utils._command import run
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 
 DEFAULT_EXCLUDE = ('.git', '.venv', 'venv', 'node_modules', '.tox', '__pycache__', '.collections', '.cache',
                    '.pytest_cache', '.ruff_cache', '.mypy_cache')
-DEFAULT_SECRET_FILES = ('.env', '.env.*', '*.env', '.htpasswd', '*.htpasswd', '*.gpg')
+DEFAULT_SECRET_FILES = ('.env', '.env.*', '*.env', '.htpasswd', 'htpasswd', '*.htpasswd', '*.gpg')
 DEFAULT_VAULT_PASSWORD_FILES = ('.vault_pass*', '.vault-pass*', '.vault_password*', 'vault_pass', 'vault_pass.txt',
                                 'vault-pass.txt', '*.vault_pass')
 DEFAULT_GITIGNORE_REQUIRED = ('.env', '.env.production', '.htpasswd', 'backup.gpg', '.vault_pass',
                               '.vault_pass_production')
+# This collection's own test fixtures, molecule scenarios and demo environment: not part of
+# the project that uses it (checked out, vendored or installed), only of its own development.
+COLLECTION_FIXTURES = ('tests', 'molecule', 'inventory/demo')
 # Documentation and templates of secret files are meant to be committed.
 SAFE_SUFFIXES = ('.example', '.sample', '.template', '.tmpl', '.dist', '.md', '.rst')
 
@@ -90,9 +95,10 @@ def scan_content(audit, relpath, text, assignments=True, commit=None, line_numbe
     """Apply the content rules to ``text``; returns the set of (rule, path, fingerprint) found."""
     keys = set()
     yaml_file = relpath.endswith(TEXT_EXTENSIONS_YAML)
+    config_file = relpath.endswith(CONFIG_EXTENSIONS)
     for index, line in enumerate(text.splitlines()):
         # Minified or generated lines: their head is enough, the regexes stay linear.
-        for match in match_line(line[:4000], assignments=assignments, yaml_file=yaml_file):
+        for match in match_line(line[:4000], assignments=assignments, yaml_file=yaml_file, config_file=config_file):
             key = (match.rule, relpath, match.fp)
             keys.add(key)
             if known is not None and key in known:
@@ -105,8 +111,38 @@ def scan_content(audit, relpath, text, assignments=True, commit=None, line_numbe
     return keys
 
 
-def scan_history(audit, root, tree_keys, secret_patterns, tracked, assignments_skip):
-    """Content rules over every line ever added in any commit, and secret files ever committed."""
+def _this_collection(path):
+    """True when ``path`` (a galaxy.yml or MANIFEST.json) describes turnkey.secrets."""
+    text = read_text(path, 1048576)
+    if text is None:
+        return False
+    yaml = _yaml()
+    try:
+        info = json.loads(text).get('collection_info') if path.endswith('.json') else yaml.safe_load(text)
+    except (ValueError, AttributeError, yaml.YAMLError):
+        return False
+    return isinstance(info, dict) and (info.get('namespace'), info.get('name')) == ('turnkey', 'secrets')
+
+
+def collection_fixtures(root, files, keep=()):
+    """Directories (relative to ``root``) of this collection's own fixtures, wherever a copy of the
+    collection lies in ``files``; those under ``keep`` (an inventory audited on purpose) are kept."""
+    found = []
+    for rel in files:
+        if os.path.basename(rel) not in ('galaxy.yml', 'MANIFEST.json') or not _this_collection(os.path.join(root, rel)):
+            continue
+        base = os.path.dirname(rel)
+        for sub in COLLECTION_FIXTURES:
+            prefix = '%s/%s' % (base, sub) if base else sub
+            if prefix not in found and not any(_under(k, [prefix]) for k in keep):
+                found.append(prefix)
+    return found
+
+
+def scan_history(audit, root, tree_keys, secret_patterns, tracked, assignments_skip, vault_patterns=(), skip=(),
+                 exclude=()):
+    """Content rules over every line ever added in any commit, and secret or vault password files
+    ever committed; paths under ``skip`` or matching ``exclude`` are left out."""
     res = git(root, 'log', '--all', '-p', '-U0', '--no-color', '--no-ext-diff', '--no-renames', '--no-textconv',
               '--format=%x00%H', check=False)
     if res.rc != 0:
@@ -135,11 +171,19 @@ def scan_history(audit, root, tree_keys, secret_patterns, tracked, assignments_s
             both = raw[len('diff --git a/'):]
             # --no-renames: both sides name the same path ("P b/P").
             path, in_header = both[:(len(both) - 3) // 2], True
+            if _under(path, skip) or excluded(path, exclude):
+                path = None
         elif in_header:
-            if raw.startswith('new file mode') and path not in tracked and is_secret_file(path, secret_patterns):
-                audit.add('secret-file-in-history', path,
-                          'secret file committed in the past: it is gone from the tree but every clone still has it '
-                          '(rotate what it held, then purge history)', commit=commit)
+            if raw.startswith('new file mode') and path and path not in tracked:
+                if is_secret_file(path, secret_patterns):
+                    audit.add('secret-file-in-history', path,
+                              'secret file committed in the past: it is gone from the tree but every clone still has '
+                              'it (rotate what it held, then purge history)', commit=commit)
+                elif is_secret_file(path, vault_patterns):
+                    audit.add('vault-password-in-history', path,
+                              'vault password file committed in the past: every clone can still decrypt the vault '
+                              'files of that time; rotate the vault password (rotate.yml --tags vault), then purge '
+                              'history', commit=commit)
             elif raw.startswith('@@ '):
                 in_header = False
         if not in_header and raw.startswith('@@ '):
@@ -172,7 +216,7 @@ def check_gitignore(audit, root, required):
             audit.add('gitignore-missing', '.gitignore',
                       '.gitignore does not ignore %s%s; add a pattern for it'
                       % (missing[0], '' if len(missing) == 2 else ' (only at the top level)'),
-                      dedup=name)
+                      dedup=name, anchor=name)
 
 
 def check_password_file_mode(audit, display_path, real_path):

@@ -329,16 +329,16 @@ def manage(params, check_mode=False, want_diff=False):
     if bcrypt_rounds is not None and not 4 <= bcrypt_rounds <= 31:
         raise InputError('bcrypt_rounds must be between 4 and 31 (got %d)' % bcrypt_rounds)
     _atomic.parse_mode(params.get('mode'), 0o600)
-    path = _atomic.resolve(params['path'], params.get('follow', False))
-    _atomic.check_parent(os.path.dirname(path), params.get('allow_shared_parent', False))
-    if check_mode:
-        return _manage(path, params, users, bcrypt_rounds, check_mode, want_diff)
-    with _atomic.file_lock(path):
-        return _manage(path, params, users, bcrypt_rounds, check_mode, want_diff)
+    with _atomic.Target(params['path'], params.get('follow', False), params.get('allow_shared_parent', False)) as target:
+        if check_mode:
+            return _manage(target, params, users, bcrypt_rounds, check_mode, want_diff)
+        with target.lock():
+            return _manage(target, params, users, bcrypt_rounds, check_mode, want_diff)
 
 
-def _manage(path, params, users, bcrypt_rounds, check_mode, want_diff):
-    raw = _atomic.read_bytes(path, follow=False)
+def _manage(target, params, users, bcrypt_rounds, check_mode, want_diff):
+    path = target.path
+    raw = target.read()
     try:
         text = raw.decode('utf-8') if raw is not None else ''
     except UnicodeDecodeError:
@@ -367,10 +367,9 @@ def _manage(path, params, users, bcrypt_rounds, check_mode, want_diff):
         changed, backup_file = True, None
     else:
         # Octal and symbolic modes alike are set on the temp file before the data lands.
-        changed, backup_file = _atomic.write_if_changed(
-            path, data, mode=params.get('mode'), owner=params.get('owner'), group=params.get('group'),
-            backup=params.get('backup'), check_mode=check_mode,
-            allow_shared_parent=params.get('allow_shared_parent', False))
+        changed, backup_file = target.write_if_changed(
+            data, mode=params.get('mode'), owner=params.get('owner'), group=params.get('group'),
+            backup=params.get('backup'), check_mode=check_mode)
     # In check mode nothing is hashed, so the rendered text cannot show every change.
     changed = changed or any(r['changed'] for r in reports)
     result['changed'] = changed

@@ -284,8 +284,10 @@ class Podman(object):
                 continue
             names = {s.get('Name') for s in secrets or () if s.get('Name')}
             names.update(secret_names_in_command(command or ()))
+            # The secret IDs it was created with: a replaced secret has a new ID.
+            ids = {s['Name']: s.get('ID') for s in secrets or () if s.get('Name')}
             found.append({'name': name.lstrip('/'), 'id': cid, 'status': status, 'create_command': command or [],
-                          'labels': labels or {}, 'secrets': names})
+                          'labels': labels or {}, 'secrets': names, 'secret_ids': ids})
         return found
 
 
@@ -550,6 +552,16 @@ def _data_replaced(plan):
     return plan['action'] == 'updated' and 'data' in plan['changes']
 
 
+def stale_consumers(wanted, plans, existing, containers):
+    """``{name: container}`` of containers created with an older version of a wanted secret
+    that stays as it is (a recreation that failed or was skipped before): they still hold
+    the old value, so they are recreated although no secret changes now."""
+    current = {w.name: existing[w.name]['id'] for w, p in zip(wanted, plans)
+               if w.state == 'present' and p['action'] not in CHANGING and w.name in existing}
+    return {c['name']: c for c in containers
+            if any(c['secret_ids'].get(name) not in (None, sid) for name, sid in current.items())}
+
+
 def manage(params, check_mode=False, runner=None, sink=None, warn=None):
     """``podman_secret``: returns the module result; raises TurnkeyError subclasses.
 
@@ -566,7 +578,9 @@ def manage(params, check_mode=False, runner=None, sink=None, warn=None):
     existing = podman.secrets({w.name for w in wanted} | pending)
     plans = _parallel(lambda w: plan_one(podman, w, existing.get(w.name)), wanted)
     changing = [(w, p) for w, p in zip(wanted, plans) if p['action'] in CHANGING]
-    containers = podman.containers() if changing else []
+    recreating = params.get('recreate_consumers')
+    containers = podman.containers() if changing or recreating else []
+    stale = stale_consumers(wanted, plans, existing, containers) if recreating else {}
 
     def consumers_of(name):
         return [c for c in containers if name in c['secrets']]
@@ -592,11 +606,14 @@ def manage(params, check_mode=False, runner=None, sink=None, warn=None):
         'consumers': dict((e['name'], e['consumers']) for e in results if e['changed']),
         'restart_units': sorted({u for w, p in changing if _data_replaced(p) for u in w.units}),
         'recreated': [],
+        'stale_consumers': sorted(stale),
         'podman_version': version,
         'verify_method': 'showsecret' if podman.showsecret else 'digest_label',
         'diff': {'before': before, 'after': after},
     }
-    if check_mode or not changing:
+    if stale:
+        result['changed'] = True
+    if check_mode or not (changing or stale):
         return _finish(params, result, warnings, warn)
 
     applier = Applier(podman, consumers_of, params.get('recreate_consumers'), pending & set(existing))
@@ -610,7 +627,7 @@ def manage(params, check_mode=False, runner=None, sink=None, warn=None):
 
     failures = [f for f in _parallel(apply_one, changing) if f]
     failed = {failure[0] for failure in failures}
-    now = podman.secrets({pair[0].name for pair in changing})
+    now = podman.secrets({pair[0].name for pair in changing}) if changing else {}
     for entry in results:
         if entry['name'] in failed:
             entry.update(changed=False, action='failed')
@@ -619,8 +636,8 @@ def manage(params, check_mode=False, runner=None, sink=None, warn=None):
     result['changed'] = any(e['changed'] for e in results)
     result['restart_units'] = sorted({u for w, p in changing if _data_replaced(p) and w.name not in failed for u in w.units})
 
-    if params.get('recreate_consumers'):
-        targets = dict(applier.taken_down)
+    if recreating:
+        targets = dict(stale, **applier.taken_down)
         for want, plan in changing:
             if want.name in failed or not (plan['action'] == 'created' or _data_replaced(plan)):
                 continue

@@ -78,6 +78,16 @@ options:
     elements: dict
     default: []
     suboptions:
+      backups:
+        description:
+          - Also check the backups of the file - those this collection and C(backup=true) of ansible modules write
+            (C(PATH.PID.DATE~)) and C(PATH~), C(PATH.bak), C(PATH.old), C(PATH.orig), C(PATH.save). A backup may
+            be as wide as O(files[].mode) or 0600 (the collection writes backups 0600), with the same owner and group.
+        type: bool
+        default: false
+      source:
+        description: Where the file is declared (such as V(turnkey_secrets.dashboard_password)), named in findings.
+        type: str
       path:
         description: Path or glob pattern of the file(s).
         type: path
@@ -117,6 +127,64 @@ options:
   host:
     description: Name recorded in every finding, normally C(inventory_hostname).
     type: str
+  catalogue:
+    description:
+      - Also check the files the environment already declares for this host, read on the controller (by the action
+        plugin) from its variables, with their backups (see O(files[].backups)) - the file of every
+        C(turnkey_secrets) entry of a kind that has one (C(htpasswd) - O(files[].path), O(files[].mode),
+        O(files[].owner), O(files[].group) from the entry, the kind's default mode else) when the host is in the
+        kind's group (C(web)), and every C(turnkey_env_files) entry (default mode 0600) when the host is in
+        O(consumer_group).
+      - When neither this nor O(files), O(path), O(inventory) or O(report) gives anything to check, the task is
+        skipped without connecting to the host.
+    type: bool
+    default: false
+  consumer_group:
+    description: Group whose hosts the rotation deploys C(turnkey_env_files) to (see O(catalogue)).
+    type: str
+    default: app
+  report:
+    description:
+      - Build the whole audit's report - this scan's findings and those of O(host_results), reviewed findings of
+        O(baseline) marked allowed - and return it as RV(report), the lines to print as RV(lines) and
+        RV(allowed_lines), and with O(report_format=sarif) as RV(sarif).
+    type: bool
+    default: false
+  host_results:
+    description:
+      - With O(report), the registered results of this module on each host (host name to result). A host whose
+        result has no findings and was not skipped (unreachable, or its check failed) is listed in
+        C(unaudited_hosts) of RV(report).
+    type: dict
+    default: {}
+  fail_on:
+    description: With O(report), the lowest severity that makes C(passed) of RV(report) false when not allowed.
+    type: str
+    choices: [critical, high, medium, low, never]
+    default: critical
+  environment:
+    description: With O(report), the environment's name, recorded in the report.
+    type: str
+  baseline:
+    description:
+      - With O(report), a baseline file (JSON, as RV(baseline)) listing reviewed findings by fingerprint; those
+        still found are marked allowed (C(allow_reason) C(baseline - <reason>)). A missing file is an empty baseline.
+    type: path
+  write_baseline:
+    description:
+      - With O(report), accept every finding not allowed otherwise and return the new baseline as RV(baseline)
+        (reasons of entries kept from O(baseline)); the role writes it to O(baseline). Nothing is written by the
+        module.
+    type: bool
+    default: false
+  report_format:
+    description: With O(report), also return the report as a SARIF 2.1.0 log (RV(sarif)).
+    type: str
+    choices: [json, sarif]
+    default: json
+  report_path:
+    description: With O(report), where the report will be written, named in its summary line.
+    type: str
   exclude:
     description:
       - Extra shell-style patterns of paths (or path components) not to scan, added to the built-in
@@ -128,7 +196,7 @@ options:
     description: Names of files that hold secrets and must never be committed.
     type: list
     elements: str
-    default: ['.env', '.env.*', '*.env', '.htpasswd', '*.htpasswd', '*.gpg']
+    default: ['.env', '.env.*', '*.env', '.htpasswd', 'htpasswd', '*.htpasswd', '*.gpg']
   vault_password_patterns:
     description: Names of vault password files.
     type: list
@@ -148,7 +216,15 @@ options:
     default: 1048576
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: The action plugin reads O(catalogue) from the host's variables on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: The module only reads.
@@ -162,7 +238,11 @@ notes:
     C(vault-password-in-tree) and C(vault-password-mode) are critical (committed, or readable by every user)
     or high; C(secret-file-mode) is critical when others get access, else high; C(password-assignment),
     C(url-credentials), C(gitignore-missing), C(vault-wrong-label), C(secret-file-owner), C(secret-overdue),
-    C(literal-secret-in-task) are high; C(secret-never-rotated) is medium; C(secret-file-missing) is low.
+    C(literal-secret-in-task) are high; C(secret-never-rotated) is medium; C(secret-file-missing) is low;
+    C(vault-password-in-history) (a vault password file committed once and removed since) is critical.
+  - This collection's own C(tests/), C(molecule/) and C(inventory/demo/) are left out of the tree wherever a copy
+    of it lies there (its checkout, or vendored under C(collections/ansible_collections/turnkey/secrets)); the
+    demo is audited when it is one of O(inventory).
   - C(literal-secret-in-task) flags a literal (non-templated) value of a secret option (C(password),
     C(login_password), C(secret), C(token), the C(data) of M(turnkey.secrets.podman_secret), the values of
     M(turnkey.secrets.env_file) named like secrets, a URL with C(access_token=) ...) in a task of a playbook
@@ -240,8 +320,14 @@ findings:
       description: What is wrong and how to fix it.
       type: str
     allowed:
-      description: Whether an O(allow) entry accepts it.
+      description: Whether an O(allow) entry (or, in RV(report), the baseline) accepts it.
       type: bool
+    fingerprint:
+      description:
+        - Stable id of the finding - a digest of its rule, path, host, commit and what tells it apart in the file
+          (the variable name or the redacted excerpt), never of a value nor of the line number, so it survives lines
+          moving. Baselines and SARIF C(partialFingerprints) use it.
+      type: str
     allow_reason:
       description: The reason of the matching O(allow) entry.
       type: str
@@ -269,6 +355,37 @@ host:
   description: The O(host) name.
   returned: always
   type: str
+not_scanned:
+  description: Directories of this collection's own tests, molecule scenarios and demo inventory left out of the tree.
+  returned: always
+  type: list
+  elements: str
+  sample: [collections/ansible_collections/turnkey/secrets/tests]
+report:
+  description:
+    - The whole audit (O(report=true)) - C(environment), C(tree), C(fail_on), C(passed), C(failing) (findings at or
+      above O(fail_on) not allowed), C(summary), C(scanned), C(not_scanned), C(unaudited_hosts) and C(findings)
+      (allowed ones included).
+  returned: when O(report=true)
+  type: dict
+lines:
+  description: The report as text - findings not allowed, hosts not audited and a summary line.
+  returned: when O(report=true)
+  type: list
+  elements: str
+allowed_lines:
+  description: The allowed findings as text (the role prints them at C(-v)).
+  returned: when O(report=true)
+  type: list
+  elements: str
+sarif:
+  description: RV(report) as a SARIF 2.1.0 log; allowed findings are results with a C(suppressions) entry.
+  returned: when O(report=true) and O(report_format=sarif)
+  type: dict
+baseline:
+  description: The baseline accepting every finding not allowed by O(allow) (O(write_baseline=true)).
+  returned: when O(report=true) and O(write_baseline=true)
+  type: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -301,6 +418,8 @@ def main():
                 mode=dict(type='raw', default='0600'),
                 owner=dict(type='str'),
                 group=dict(type='str'),
+                backups=dict(type='bool', default=False),
+                source=dict(type='str'),
             )),
             allow=dict(type='list', elements='dict', default=[], options=dict(
                 rule=dict(type='str'),
@@ -315,6 +434,16 @@ def main():
                                          no_log=False),
             gitignore_required=dict(type='list', elements='str', default=list(_audit.DEFAULT_GITIGNORE_REQUIRED)),
             max_file_size=dict(type='int', default=1048576),
+            catalogue=dict(type='bool', default=False),
+            consumer_group=dict(type='str', default='app'),
+            report=dict(type='bool', default=False),
+            host_results=dict(type='dict', default={}),
+            fail_on=dict(type='str', default='critical', choices=['critical', 'high', 'medium', 'low', 'never']),
+            environment=dict(type='str'),
+            baseline=dict(type='path'),
+            write_baseline=dict(type='bool', default=False),
+            report_format=dict(type='str', default='json', choices=['json', 'sarif']),
+            report_path=dict(type='str'),
         ),
         supports_check_mode=True,
     )

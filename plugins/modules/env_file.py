@@ -79,8 +79,8 @@ options:
   backup:
     description:
       - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
-      - The copy holds the old secrets, so it is created V('0600') (same owner as the file) whatever the
-        file's mode; see O(backup_keep).
+      - The copy holds the old secrets, so it is created V('0600') and owned by the user running the module,
+        whatever the file's mode and owner; see O(backup_keep).
     type: bool
     default: false
   backup_keep:
@@ -107,7 +107,12 @@ options:
     type: bool
     default: false
   owner:
-    description: Owner of the file (name or uid). Default is the existing file's, or the user running the module.
+    description:
+      - Owner of the file (name or uid). Default is the existing file's when root or the user running the
+        module owns it, else the user running the module.
+      - A file of another non-root user (planted in a sticky directory, or the application user's) is not
+        left theirs unless given here; then its mode is not inherited either (see O(mode)) and its group only
+        when the new mode gives that group nothing more. See C(docs/security.md).
     type: str
   group:
     description: Group of the file (name or gid), for example the application's group with O(mode=0640).
@@ -116,7 +121,8 @@ options:
     description:
       - Octal mode such as V('0600') or V('0640') (as a quoted string), or a symbolic mode such as
         V(u=rw,g=r,o=) computed against the existing file's mode (V('0600') for a new file).
-      - Default is the existing file's mode, or V('0600') for a new file.
+      - Default is the existing file's mode, or V('0600') for a new file or one owned by another non-root
+        user (symbolic modes are then computed against V('0600')).
       - Set on the temporary file before any data is written; an invalid mode fails before the file is touched.
     type: raw
 attributes:
@@ -193,8 +199,6 @@ backup_file:
   type: str
 '''
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _env_file
@@ -205,17 +209,17 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 def work(module):
     p = module.params
     _atomic.parse_mode(p['mode'], 0o600)
-    path = _atomic.resolve(p['path'], p['follow'])
-    _atomic.check_parent(os.path.dirname(path), p['allow_shared_parent'])
-    if module.check_mode:
-        return _work(module, path)
-    with _atomic.file_lock(path):
-        return _work(module, path)
+    with _atomic.Target(p['path'], p['follow'], p['allow_shared_parent']) as target:
+        if module.check_mode:
+            return _work(module, target)
+        with target.lock():
+            return _work(module, target)
 
 
-def _work(module, path):
+def _work(module, target):
     p = module.params
-    raw = _atomic.read_bytes(path, follow=False)
+    path = target.path
+    raw = target.read()
     result = {'changed': False, 'path': path, 'added': [], 'updated': [], 'removed': []}
     if raw is None and p['state'] == 'absent':
         return result
@@ -233,10 +237,9 @@ def _work(module, path):
     if raw is None and not new_text:
         return result
 
-    changed, backup_file = _atomic.write_if_changed(
-        path, new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
-        check_mode=module.check_mode, allow_shared_parent=p['allow_shared_parent'],
-        backup_mode=0o600, backup_keep=p['backup_keep'])
+    changed, backup_file = target.write_if_changed(
+        new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
+        check_mode=module.check_mode, backup_keep=p['backup_keep'])
     result.update(changed=changed, added=report['added'], updated=report['updated'], removed=report['removed'])
     if backup_file:
         result['backup_file'] = backup_file

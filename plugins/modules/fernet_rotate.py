@@ -17,7 +17,8 @@ description:
     C(MultiFernet.rotate) keeps each token's original timestamp (TTL checks behave as before).
   - When a token cannot be decrypted by any key, the task fails naming the line numbers and no
     file is changed.
-  - Files are replaced atomically keeping their owner, group and mode.
+  - Files are replaced atomically keeping their owner, group and mode, except a file of a user other than
+    root and the one running the module, which becomes the latter's and V('0600') (see C(docs/security.md)).
   - Each file is locked (exclusive lock on C(.NAME.lock) next to it, created V('0600') and kept) from
     its read to its write, so concurrent writers do not lose updates; a run that waits more than
     10 seconds for a lock fails with a "busy" message and changes nothing.
@@ -44,7 +45,7 @@ options:
     type: list
     elements: path
   backup:
-    description: Keep a copy of each changed file next to it (C(PATH.PID.DATE~)).
+    description: Keep a copy of each changed file next to it (C(PATH.PID.DATE~)), mode V('0600'), owned by the user running the module.
     type: bool
     default: false
   follow:
@@ -119,7 +120,6 @@ rotated:
 '''
 
 import contextlib
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -130,26 +130,24 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 
 def work(module):
     p = module.params
-    paths = []
-    for given in ([p['path']] if p['path'] else p['paths']):
-        path = _atomic.resolve(given, p['follow'])
-        _atomic.check_parent(os.path.dirname(path), p['allow_shared_parent'])
-        if path not in paths:
-            paths.append(path)
-    if module.check_mode:
-        return _work(module, paths)
     with contextlib.ExitStack() as stack:
-        # Locks in sorted order, so two runs over overlapping file sets cannot deadlock.
-        for path in sorted(paths):
-            stack.enter_context(_atomic.file_lock(path))
-        return _work(module, paths)
+        targets = {}
+        for given in ([p['path']] if p['path'] else p['paths']):
+            target = stack.enter_context(_atomic.Target(given, p['follow'], p['allow_shared_parent']))
+            targets.setdefault(target.path, target)
+        if not module.check_mode:
+            # Locks in sorted order, so two runs over overlapping file sets cannot deadlock.
+            for path in sorted(targets):
+                stack.enter_context(targets[path].lock())
+        return _work(module, list(targets.values()))
 
 
-def _work(module, paths):
+def _work(module, targets):
     planned = []
     # Every file is read and re-encrypted in memory first, so one bad token changes no file.
-    for path in paths:
-        raw = _atomic.read_bytes(path, follow=False)
+    for target in targets:
+        path = target.path
+        raw = target.read()
         if raw is None:
             raise InputError('%s does not exist; nothing was changed' % path)
         try:
@@ -157,14 +155,14 @@ def _work(module, paths):
         except UnicodeDecodeError:
             raise InputError('%s holds non-ASCII bytes; Fernet tokens are url-safe base64, one per line' % path) from None
         new_text, rotated, count = _fernet.rotate_text(text, module.params['keys'], path)
-        planned.append((path, new_text, rotated, count))
+        planned.append((target, new_text, rotated, count))
 
     files, diff, total = [], [], 0
-    for path, new_text, rotated, count in planned:
+    for target, new_text, rotated, count in planned:
+        path = target.path
         entry = {'path': path, 'tokens': count, 'rotated': rotated}
         if rotated and not module.check_mode:
-            backup_file = _atomic.atomic_write(path, new_text, backup=module.params['backup'],
-                                               allow_shared_parent=module.params['allow_shared_parent'])
+            backup_file = target.write(new_text, backup=module.params['backup'])
             if backup_file:
                 entry['backup_file'] = backup_file
         total += len(rotated)

@@ -112,12 +112,16 @@ options:
     default: true
   backup:
     description:
-      - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes.
+      - Keep a copy of the previous file next to it (C(PATH.PID.DATE~)) when it changes, mode V('0600')
+        and owned by the user running the module whatever the file's mode and owner.
     type: bool
     default: false
   mode:
     description:
-      - Mode of the file. An existing file keeps its mode when omitted; a new one gets V('0600').
+      - Mode of the file. An existing file keeps its mode when omitted; a new one gets V('0600'), and so does
+        one owned by a user other than root and the one running the module, which also becomes the latter's
+        unless O(owner) keeps it (its group is kept when the new mode gives that group nothing more; see
+        C(docs/security.md)).
       - Octal (V('0640')) or symbolic (V(u=rw,g=r,o=)); a symbolic mode is computed against the existing
         file's mode (V('0600') for a new file) and, like an octal one, set on the temporary file before
         any data is written. An invalid mode fails the task before the file is touched.

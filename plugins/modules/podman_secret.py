@@ -331,6 +331,16 @@ recreated:
   type: list
   elements: dict
   sample: [{name: trading-web, action: recreated}, {name: systemd-trading-worker, action: restarted, unit: trading-worker.service}]
+stale_consumers:
+  description:
+    - Containers created with an older version of a wanted secret that does not change now, so they still hold
+      the old value (their recreation failed or was skipped in an earlier run).
+    - With O(recreate_consumers=true) they are recreated (the module reports C(changed)), so a rerun finishes
+      what a failed recreation left.
+  returned: always
+  type: list
+  elements: str
+  sample: [trading-web]
 restart_units:
   description: The O(units) of the secrets that changed (for a handler to restart).
   returned: always

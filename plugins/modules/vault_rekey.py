@@ -105,7 +105,7 @@ options:
     type: str
     default: urlsafe:32
   backup:
-    description: Keep a copy of each changed file next to it (C(FILE.PID.DATE~), skipped by later rekeys).
+    description: Keep a copy of each changed file next to it (C(FILE.PID.DATE~), skipped by later rekeys), mode V('0600'), owned by the user running the task.
     type: bool
     default: false
 attributes:

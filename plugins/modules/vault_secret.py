@@ -12,7 +12,8 @@ description:
   - Edits top-level variables of a whole-file encrypted vars file (such as
     C(inventory/ENV/group_vars/all/vault.yml)) without ever writing it decrypted to disk. The file is
     decrypted in memory, the changed entries are rewritten in the YAML text, and the result is
-    re-encrypted with the same password and written atomically, keeping owner, group and mode.
+    re-encrypted with the same password and written atomically, keeping owner, group and mode (unless
+    O(mode) says otherwise, or the file belongs to another non-root user, see C(docs/security.md)).
   - Other keys, comments, blank lines and key order stay exactly as they were. Each edit is read back
     and compared with the expected variables before anything is written.
   - Reports C(changed) only when a decrypted value actually differs (values are compared in plaintext,
@@ -70,10 +71,14 @@ options:
     type: bool
     default: false
   mode:
-    description: Mode of a file created with O(create), such as V('0600') (the default). An existing file keeps its mode.
+    description:
+      - Mode of the file, octal such as V('0600') or symbolic such as V('u=rw,go='), set on the new file
+        before any data lands. A file created with O(create) defaults to V('0600'); an existing file keeps
+        its mode unless this is given.
+      - Changing only the mode rewrites the same encrypted bytes and reports C(changed).
     type: raw
   backup:
-    description: Keep a copy of the previous encrypted file next to it (C(FILE.PID.DATE~)).
+    description: Keep a copy of the previous encrypted file next to it (C(FILE.PID.DATE~)), mode V('0600'), owned by the user running the task.
     type: bool
     default: false
   return_values:

@@ -20,6 +20,7 @@ promotion (or a deployment): every run with work deploys them, and a secret leav
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import re
@@ -38,8 +39,40 @@ NAME = re.compile(r'^[a-z_][a-z0-9_]*$')
 MAX_LISTED = 12
 CONTROLLER = 'controller'
 # What a consumer entry may hold (the env_file / podman_secret options it passes on).
-ENV_FILE_KEYS = {'path', 'values', 'owner', 'group', 'mode', 'list_format', 'backup'}
-PODMAN_KEYS = {'name', 'var', 'labels', 'driver', 'driver_opts', 'consumers', 'units', 'force', 'skip_existing'}
+# The keys of the consumer lists, documented in docs/catalogue.md (scripts/catalogue_docs.py).
+CONSUMER_OPTIONS = {
+    'turnkey_env_files': {
+        'path': {'type': 'path', 'required': True, 'example': '/srv/app/.env',
+                 'description': 'The env file on each host of group app (absolute).'},
+        'values': {'type': 'dict', 'required': True, 'example': '{DB_PASSWORD: vault_db_password}',
+                   'description': 'Variable of the file to the vault variable it holds; a list of vault variables '
+                                  'joins them (list_format), e.g. SECRET_KEY_FALLBACKS: [vault_secret_key_fallbacks].'},
+        'owner': {'type': 'str', 'description': 'Owner of the file; default: kept (root for a new file).'},
+        'group': {'type': 'str', 'example': 'app', 'description': 'Group of the file (the one the app runs as).'},
+        'mode': {'type': 'str', 'default': '0600', 'description': 'Mode of the file, an octal string.'},
+        'list_format': {'type': 'str', 'default': 'comma', 'choices': ['comma', 'json'],
+                        'description': 'How a list of values is written.'},
+        'backup': {'type': 'bool', 'default': True,
+                   'description': 'Keep the previous file as a 0600 backup beside it (the last backup_keep ones).'},
+    },
+    'turnkey_podman_secrets': {
+        'name': {'type': 'str', 'required': True, 'example': 'db_password', 'description': 'The podman secret.'},
+        'var': {'type': 'str', 'required': True, 'example': 'vault_db_password',
+                'description': 'The vault variable it holds.'},
+        'labels': {'type': 'dict', 'description': 'Labels of the secret.'},
+        'driver': {'type': 'str', 'description': 'The secret driver; default: podman\'s (file).'},
+        'driver_opts': {'type': 'dict', 'description': 'Options of the driver.'},
+        'consumers': {'type': 'list', 'example': '[app, worker]',
+                      'description': 'Containers recreated when the value changes, besides those podman '
+                                     'reports using the secret.'},
+        'units': {'type': 'list', 'description': 'systemd units (Quadlet) restarted when the value changes.'},
+        'force': {'type': 'bool', 'default': False,
+                  'description': 'Replace a secret made outside this collection, whose content cannot be verified.'},
+        'skip_existing': {'type': 'bool', 'default': False, 'description': 'Leave an existing secret as it is.'},
+    },
+}
+ENV_FILE_KEYS = set(CONSUMER_OPTIONS['turnkey_env_files'])
+PODMAN_KEYS = set(CONSUMER_OPTIONS['turnkey_podman_secrets'])
 
 
 def _suggest(word, choices):
@@ -128,6 +161,19 @@ def _vars_of(source):
     return list(source) if isinstance(source, (list, tuple)) else [source]
 
 
+def _entries(problems, host, var, entries, accepted, needs):
+    """(where, entry) of the mappings in a consumer list; other items and unknown keys are problems."""
+    for index, entry in enumerate(entries):
+        where = '%s: %s[%d]' % (host, var, index)
+        if not isinstance(entry, dict):
+            problems.append('%s must be a mapping with %s' % (where, needs))
+            continue
+        for key in sorted(set(entry) - accepted):
+            problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, accepted),
+                                                                    ', '.join(sorted(accepted))))
+        yield where, entry
+
+
 def validate_consumers(by_host, known):
     """Check every host's ``turnkey_env_files`` / ``turnkey_podman_secrets`` before anything changes.
 
@@ -141,14 +187,7 @@ def validate_consumers(by_host, known):
         if not isinstance(env_files, list) or not isinstance(podman, list):
             problems.append('%s: turnkey_env_files and turnkey_podman_secrets must be lists' % host)
             continue
-        for index, entry in enumerate(env_files):
-            where = '%s: turnkey_env_files[%d]' % (host, index)
-            if not isinstance(entry, dict):
-                problems.append('%s must be a mapping with path and values' % where)
-                continue
-            for key in sorted(set(entry) - ENV_FILE_KEYS):
-                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, ENV_FILE_KEYS),
-                                                                        ', '.join(sorted(ENV_FILE_KEYS))))
+        for where, entry in _entries(problems, host, 'turnkey_env_files', env_files, ENV_FILE_KEYS, 'path and values'):
             path = entry.get('path')
             if not isinstance(path, str) or not path.startswith('/'):
                 problems.append('%s.path must be an absolute path' % where)
@@ -169,14 +208,7 @@ def validate_consumers(by_host, known):
                         problems.append('%s.values.%s: %s is not defined in the vault or the catalogue%s'
                                         % (where, target, var, _suggest(var, known)))
         names = set()
-        for index, entry in enumerate(podman):
-            where = '%s: turnkey_podman_secrets[%d]' % (host, index)
-            if not isinstance(entry, dict):
-                problems.append('%s must be a mapping with name and var' % where)
-                continue
-            for key in sorted(set(entry) - PODMAN_KEYS):
-                problems.append('%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, PODMAN_KEYS),
-                                                                        ', '.join(sorted(PODMAN_KEYS))))
+        for where, entry in _entries(problems, host, 'turnkey_podman_secrets', podman, PODMAN_KEYS, 'name and var'):
             name = entry.get('name')
             if not isinstance(name, str) or not NAME_RE.match(name):
                 problems.append('%s.name %r is not a valid podman secret name (letters, digits, _ . -; at most 64)'
@@ -253,7 +285,7 @@ def due(entries, names, dates, force, now=None):
 
 def service_record(name, kind, options, values, new, state):
     options = {k: v for k, v in options.items() if v is not None}
-    record = {'name': name, 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
+    record = {'name': name, 'names': [name], 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
               'steps': ['rollback'] if state == 'rollback' else [s for s in kind.steps if s != 'retire'],
               'module_defaults': {}}
     if kind.module_group:
@@ -265,10 +297,36 @@ def service_record(name, kind, options, values, new, state):
 
 
 def batches(records):
+    """Records by host group; records of a batching kind that agree on everything but its
+    batch_apart options become one record whose ``members`` are the secrets' own parts."""
     out = {}
+    merged = {}
     for record in records:
-        out.setdefault(record['group'], []).append(record)
+        kind = KINDS[record['kind']]
+        if kind.batch_apart is None:
+            out.setdefault(record['group'], []).append(record)
+            continue
+        key = (record['kind'], tuple(record['steps']), repr(sorted(
+            (k, v) for k, v in record['options'].items() if k not in kind.batch_apart)))
+        item = {k: v for k, v in record.items() if k not in ('names', 'label', 'steps', 'options', 'module_defaults')}
+        if key in merged:
+            batch = merged[key]
+            batch['names'].append(record['name'])
+            batch['members'].append(item)
+            batch['label'] = _batch_label(batch['names'], record['kind'])
+            continue
+        batch = dict(record, members=[item])
+        for own in item:
+            if own not in ('kind', 'group'):
+                batch.pop(own, None)
+        merged[key] = batch
+        out.setdefault(record['group'], []).append(batch)
     return out
+
+
+def _batch_label(names, kind):
+    shown = ', '.join(names[:3]) + (' and %d more' % (len(names) - 3) if len(names) > 3 else '')
+    return '%s (%s)' % (shown, kind)
 
 
 def group_hosts(group, groups):
@@ -321,7 +379,7 @@ class Run(object):
         self.values, self.journal = store.load()
         self.journal.setdefault('secrets', {})
         self.journal.setdefault('waiting', [])
-        self.done, self.failed, self.waiting_for_person = [], [], []
+        self.done, self.failed, self.undoing, self.waiting_for_person = [], [], [], []
 
     @property
     def inflight(self):
@@ -405,7 +463,7 @@ class Run(object):
                     continue
                 entry['state'] = state
                 if state == 'rollback':
-                    self.failed.append(name)
+                    self.undoing.append(name)
                 if missing:
                     entry['hosts_missing'] = missing
                 if state != 'tested':
@@ -417,7 +475,7 @@ class Run(object):
             self.done.append(name)
         if self.done:
             self.journal['waiting'] = sorted(set(self.journal['waiting']) | set(consumer_hosts))
-        if updates or self.done or self.failed:
+        if updates or self.done or self.failed or self.undoing:
             self.save('promote', updates)
 
     # consumers ---------------------------------------------------------------
@@ -474,16 +532,31 @@ class Run(object):
         return sorted(done)
 
 
+def next_due(entries, names, dates):
+    """``name YYYY-MM-DD`` of each secret, soonest first (never-rotated ones: ``now``)."""
+    rows = []
+    for name in names:
+        meta = dates.get(name) or {}
+        kind, options = entries[name]
+        days = int(meta.get('max_age_days') or options.get('max_age_days') or kind.max_age_days)
+        if meta.get('rotated_at'):
+            when = _rotation.parse_time(meta['rotated_at'], name) + datetime.timedelta(days=days)
+            rows.append((when.strftime('%Y-%m-%d'), name))
+        else:
+            rows.append(('now', name))
+    return ['%s %s' % (name, when) for when, name in sorted(rows, key=lambda r: (r[0] != 'now', r[0], r[1]))]
+
+
 def checkpoint(transition):
     """Test hook: with ``_TURNKEY_ROTATION_TEST_PAUSE=<transition>`` (and a marker file in
     ``_TURNKEY_ROTATION_TEST_MARKER``) the run stops right after that journal write, so
     the kill tests can kill it exactly there: create, generate, promote, deployed, dated,
-    finish."""
+    finish.  It goes on when the test creates ``<marker>.go`` (or after two minutes)."""
     marker = os.environ.get('_TURNKEY_ROTATION_TEST_MARKER')
     if not marker or os.environ.get('_TURNKEY_ROTATION_TEST_PAUSE') != transition:
         return
     with open(marker, 'w') as handle:
         handle.write(transition)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not os.path.exists(marker + '.go'):
         time.sleep(0.05)

@@ -183,8 +183,9 @@ def rekey_tree(paths, passwords, new_password, old_vault_id=None, new_vault_id=N
     def seal_and_write(entry):
         real, text, mine = entry
         new_text = _vault.replace(text, [(blob, _vault.seal(blob.plaintext, new_password, target_label(blob))) for blob in mine])
-        # Same owner, group and mode as before: atomic_write keeps them.
-        return _atomic.atomic_write(real, new_text.encode('utf-8'), backup=backup)
+        # Same owner, group and mode as before, also when another user owns the file: a tree of
+        # ciphertext belongs to whoever checked it out, and a root-run rekey must not lock them out.
+        return _atomic.atomic_write(real, new_text.encode('utf-8'), owner=os.stat(real).st_uid, backup=backup)
 
     if checkpoint:
         # The test hook counts files, so they are written one after the other.

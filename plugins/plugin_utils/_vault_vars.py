@@ -212,19 +212,19 @@ def update_vault_file(path, password, vault_id=None, values=None, generate=None,
     # A link planted at the path is refused (follow: true edits the file it points to, the
     # link stays); so is a directory others may write.  Concurrent writers of the file
     # take turns (a sidecar flock), so no update is lost.
-    target = _atomic.resolve(path, follow=follow)
-    _atomic.check_parent(os.path.dirname(target), allow_shared_parent=allow_shared_parent)
-    if check_mode:
-        return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
-                       check_mode, return_values)
-    with _atomic.file_lock(target):
-        return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
-                       check_mode, return_values)
+    _atomic.parse_mode(mode, 0o600)
+    with _atomic.Target(path, follow=follow, allow_shared_parent=allow_shared_parent) as target:
+        if check_mode:
+            return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
+                           check_mode, return_values)
+        with target.lock():
+            return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
+                           check_mode, return_values)
 
 
 def _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup, check_mode,
             return_values):
-    data = _atomic.read_bytes(target, follow=False)
+    data = target.read()
     created = data is None
     if created:
         if not create:
@@ -253,7 +253,11 @@ def _update(path, target, password, label, values, generate, regenerate, remove,
     removals = [key for key in remove if key in current]
     touched = sorted(set(updates) | set(removals))
     new_label = label if label is not None else current_label
-    result = dict(changed=bool(touched) or created or new_label != current_label, path=path, created=created,
+    content_changed = bool(touched) or created or new_label != current_label
+    # A mode (or an owner we do not trust) to change on a file whose content stays: the same
+    # bytes are written again, so the file keeps its ciphertext.
+    attributes_changed = not content_changed and target.write_if_changed(data, mode=mode, check_mode=True)[0]
+    result = dict(changed=content_changed or attributes_changed, path=path, created=created,
                   changed_keys=touched, generated_keys=sorted(generated), removed_keys=removals)
     result['diff'] = dict(
         before_header=path, after_header=path,
@@ -266,12 +270,16 @@ def _update(path, target, password, label, values, generate, regenerate, remove,
         result['values'] = result['secret_values']  # deprecated name
     if not result['changed']:
         return result
+    if attributes_changed:
+        if not check_mode:
+            target.write(data, mode=mode)
+        return result
     new_text = edit_text(text, path, updates, removals) if touched else text
     if check_mode:
         return result
     envelope = _vault.seal(new_text.encode('utf-8'), password, new_label)
-    if created:
-        _atomic.atomic_write(target, envelope, mode=_atomic.parse_mode(mode, 0o600))
-    else:
-        result['backup_file'] = _atomic.atomic_write(target, envelope, backup=backup)
+    # The mode is set on the temp file before the data lands, as for the other writers.
+    backup_file = target.write(envelope, mode=mode, backup=backup)
+    if not created:
+        result['backup_file'] = backup_file
     return result

@@ -50,6 +50,42 @@ def new_secret(nbytes=18):
     return secrets.token_urlsafe(nbytes)
 
 
+class VaultedInventory(object):
+    """A test environment's skeleton: ``<base>/inventory/<name>`` with group_vars/all, a
+    fresh random vault password file and ansible-vault helpers for its vault.yml."""
+
+    def __init__(self, base, name):
+        self.base = str(base)
+        self.name = name
+        self.inventory = os.path.join(self.base, 'inventory', name)
+        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
+        os.makedirs(self.gv)
+        self.password_file = os.path.join(self.inventory, '.vault_pass')
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, new_secret().encode())
+        os.close(fd)
+        self.vault_file = os.path.join(self.gv, 'vault.yml')
+        self.rotation_file = os.path.join(self.gv, 'rotation.yml')
+
+    @property
+    def vault_args(self):
+        return ['--vault-id', '%s@%s' % (self.name, self.password_file)]
+
+    def write_vault(self, values):
+        plain = os.path.join(self.base, 'plain.yml')
+        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            yaml.safe_dump(values, handle)
+        subprocess.run(['ansible-vault', 'encrypt'] + self.vault_args + ['--encrypt-vault-id', self.name,
+                       '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
+        os.unlink(plain)
+
+    def vault(self):
+        out = subprocess.run(['ansible-vault', 'view'] + self.vault_args + [self.vault_file],
+                             capture_output=True, check=True, env=ansible_env()).stdout
+        return yaml.safe_load(out)
+
+
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update({
@@ -317,14 +353,12 @@ class Postgres(object):
         self.admin_password = new_secret()
         self.data = os.path.join(self.workdir, 'data')
         self.log = os.path.join(self.workdir, 'postgres.log')
-        self.hba = None  # pg_hba.conf lines; None keeps initdb's (peer locally, scram-sha-256 over TCP)
-        self.socket_dirs = [self.workdir]
-        self.options = ''  # more server options (-c name=value ...)
+        self.socket_dirs = [self.workdir]  # where the server puts its Unix socket
 
     def _as_postgres(self, *cmd):
         return subprocess.run(['runuser', '-u', 'postgres', '--'] + list(cmd), capture_output=True, check=True)
 
-    def start(self):
+    def initdb(self):
         os.makedirs(self.workdir, exist_ok=True)
         shutil.chown(self.workdir, 'postgres', 'postgres')
         pwfile = os.path.join(self.workdir, 'pwfile')
@@ -335,18 +369,17 @@ class Postgres(object):
         self._as_postgres(os.path.join(PG_BIN, 'initdb'), '-D', self.data, '-N', '-A', 'scram-sha-256',
                           '--auth-local=peer', '-U', self.admin_user, '--pwfile', pwfile)
         os.unlink(pwfile)
-        self._configure()
+
+    def pg_ctl_start(self, options=''):
         self._as_postgres(os.path.join(PG_BIN, 'pg_ctl'), '-D', self.data, '-l', self.log, '-w', '-o',
                           '-p %d -k %s -c listen_addresses=127.0.0.1 -c log_statement=all '
                           '-c log_min_error_statement=info -c fsync=off %s'
-                          % (self.port, ','.join(self.socket_dirs), self.options), 'start')
+                          % (self.port, ','.join(self.socket_dirs), options), 'start')
         return self
 
-    def _configure(self):
-        """Between initdb and the start: files in the data directory."""
-        if self.hba is not None:
-            with open(os.path.join(self.data, 'pg_hba.conf'), 'w') as handle:
-                handle.write(''.join(line + '\n' for line in self.hba))
+    def start(self):
+        self.initdb()
+        return self.pg_ctl_start()
 
     def connect(self, user=None, password=None, dbname='postgres'):
         import psycopg

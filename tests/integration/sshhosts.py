@@ -93,20 +93,30 @@ class SSHHosts(object):
         return {'name': name, 'address': address, 'ns': ns, 'veth': veth, 'root': root,
                 'pidfile': pidfile, 'config': config}
 
-    def inventory(self, path, group='app', host_vars=None):
-        """Write an INI inventory for these hosts; returns its path."""
+    def inventory(self, path, group='app', host_vars=None, ssh_options=None):
+        """Write an INI inventory for these hosts; returns its path.  ``ssh_options``
+        replaces the test's short keepalive and connect timeouts."""
+        ssh_options = ssh_options or '-o ConnectTimeout=3 -o ServerAliveInterval=1 -o ServerAliveCountMax=3'
         lines = ['[%s]' % group]
         for host in self.hosts:
             extra = ' '.join('%s=%s' % kv for kv in (host_vars or {}).get(host['name'], {}).items())
             lines.append('%s ansible_host=%s turnkey_host_root=%s %s' % (host['name'], host['address'], host['root'], extra))
         lines += ['', '[%s:vars]' % group, 'ansible_user=root',
                   'ansible_ssh_private_key_file=%s' % self.key,
-                  "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 "
-                  "-o ServerAliveInterval=1 -o ServerAliveCountMax=3 -o ControlPath=%s/%%C'" % self.control_dir,
+                  "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null %s "
+                  "-o ControlPath=%s/%%C'" % (ssh_options, self.control_dir),
                   'ansible_python_interpreter=%s' % sys.executable]
         with open(path, 'w') as handle:
             handle.write('\n'.join(lines) + '\n')
         return path
+
+    def vanish(self, name, gone=True):
+        """The host's network goes away (or comes back) with its sshd still running: no
+        reset reaches the controller, open SSH connections hang as with a crashed host."""
+        host = next(h for h in self.hosts if h['name'] == name)
+        _ip('link', 'set', host['veth'], 'down' if gone else 'up')
+        if not gone:
+            wait_for_port(22, host=host['address'])
 
     def set_reachable(self, name, reachable):
         """Cut a host off the network and stop its sshd (or bring both back)."""

@@ -74,20 +74,24 @@ class TlsPostgres(Postgres):
         super().__init__(workdir)
         self.host = HOSTNAME
         self.certs = certs
-        self.hba = (['local all postgres peer']
-                    + ['hostssl all %s 127.0.0.1/32 cert' % user for user in cert_users]
-                    + ['hostssl all all 127.0.0.1/32 scram-sha-256', 'hostssl all all ::1/128 scram-sha-256'])
-        self.options = ('-c ssl=on -c ssl_cert_file=server.cert -c ssl_key_file=server.key -c ssl_ca_file=ca.cert '
-                        '-c log_connections=on')
+        self.cert_users = cert_users
 
-    def _configure(self):
+    def start(self):
+        self.initdb()
         # The server reads its key as the postgres user, which must own it (0600).
         for name in ('cert', 'key', 'ca'):
             target = os.path.join(self.data, name + '.cert' if name == 'ca' else 'server.' + name)
             shutil.copy(self.certs[name], target)
             shutil.chown(target, 'postgres', 'postgres')
             os.chmod(target, 0o600)
-        super()._configure()
+        with open(os.path.join(self.data, 'pg_hba.conf'), 'w') as handle:
+            handle.write('local all postgres peer\n')
+            for user in self.cert_users:
+                handle.write('hostssl all %s 127.0.0.1/32 cert\n' % user)
+            handle.write('hostssl all all 127.0.0.1/32 scram-sha-256\n'
+                         'hostssl all all ::1/128 scram-sha-256\n')
+        return self.pg_ctl_start('-c ssl=on -c ssl_cert_file=server.cert -c ssl_key_file=server.key '
+                                 '-c ssl_ca_file=ca.cert -c log_connections=on')
 
     def connect(self, user=None, password=None, dbname='postgres', sslmode='verify-full'):
         import psycopg

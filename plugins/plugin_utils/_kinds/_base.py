@@ -13,12 +13,17 @@ from __future__ import annotations
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._generate import generate as generate_value
 
-# Options every kind accepts besides its own.
+# Options every kind accepts besides its own.  Option specs carry ``description`` (and may
+# carry ``example``) for docs/catalogue.md and the rotation role's argument spec, which
+# scripts/catalogue_docs.py renders from these files; spec() leaves both out.
 COMMON_OPTIONS = {
-    'kind': {'type': 'str', 'required': True},
-    'max_age_days': {'type': 'int'},
+    'kind': {'type': 'str', 'required': True, 'description': 'The kind of the secret (this section).'},
+    'max_age_days': {'type': 'int', 'description': 'Days after which the secret is due; default: the kind\'s.'},
 }
-GENERATE_OPTION = {'generate': {'type': 'str'}}
+GENERATE_OPTION = {'generate': {'type': 'str', 'example': 'urlsafe:48',
+                                'description': 'How a new value is generated, as turnkey.secrets.generate takes it '
+                                               '(password:N, urlsafe:N, hex:N, base64:N, django_secret_key, fernet_key); default: the kind\'s.'}}
+DOC_KEYS = ('description', 'example')
 
 
 class Kind(object):
@@ -35,13 +40,31 @@ class Kind(object):
     # Kind of generated values (turnkey.secrets.generate); None: a person supplies them.
     generate = None
     max_age_days = 180
-    # Options of its catalogue entries (ArgumentSpecValidator format), besides COMMON_OPTIONS.
+    # What must exist before the first deploy (docs/catalogue.md).
+    prerequisites = ''
+    # Options of its catalogue entries (ArgumentSpecValidator format plus DOC_KEYS), besides
+    # COMMON_OPTIONS.
     options = {}
     # Options handed to the service modules through module_defaults, and their action group.
     connection = ()
     module_group = None
+    # The module whose documentation describes the connection options.
+    documented_by = None
+    # Options that may differ between secrets one service call handles together (htpasswd:
+    # the users of one file, one module call and one bcrypt pool instead of a task each);
+    # None: every secret is its own call.  Secrets of a batch are set, tested and rolled
+    # back together.
+    batch_apart = None
 
     def spec(self):
+        spec = dict(COMMON_OPTIONS)
+        if self.generate:
+            spec.update(GENERATE_OPTION)
+        spec.update(self.options)
+        return {key: {k: v for k, v in opt.items() if k not in DOC_KEYS} for key, opt in spec.items()}
+
+    def documented_options(self):
+        """Every option with its doc keys, own options last (the order docs show)."""
         spec = dict(COMMON_OPTIONS)
         if self.generate:
             spec.update(GENERATE_OPTION)

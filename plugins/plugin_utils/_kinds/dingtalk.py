@@ -23,7 +23,10 @@ class DingTalk(Kind):
     steps = ('test',)
     generate = None
     max_age_days = 90
-    options = {'api_url': {'type': 'str'}}
+    prerequisites = ('A custom robot with a signing secret (加签) in the DingTalk group; a person regenerates it '
+                     'and passes the new pair (dingtalk_new: {<name>: {url, secret}}) to the run.')
+    options = {'api_url': {'type': 'str', 'description': 'Another API base URL than oapi.dingtalk.com '
+                                                         '(a proxy or a test receiver).'}}
 
     def keys(self, name):
         return ('vault_%s_webhook_url' % name, 'vault_%s_secret' % name)

@@ -18,7 +18,7 @@ class DjangoSecretKey(Kind):
     tags = ('app_keys', 'django')
     generate = 'django_secret_key'
     max_age_days = 180
-    options = {'keep': {'type': 'int', 'default': 2}}
+    options = {'keep': {'type': 'int', 'default': 2, 'description': 'Previous keys kept in vault_<name>_fallbacks (SECRET_KEY_FALLBACKS), newest first.'}}
 
     def kept_keys(self, name):
         return ('vault_%s_fallbacks' % name,)

@@ -17,7 +17,9 @@ class FernetKey(Kind):
     tags = ('app_keys', 'fernet')
     generate = 'fernet_key'
     max_age_days = 365
-    options = {'keep': {'type': 'int', 'default': 2}}
+    options = {'keep': {'type': 'int', 'default': 2,
+                        'description': 'Previous keys kept in vault_<name>_previous (MultiFernet decrypts with them), '
+                                       'newest first.'}}
 
     def kept_keys(self, name):
         return ('vault_%s_previous' % name,)

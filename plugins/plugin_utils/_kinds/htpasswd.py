@@ -20,16 +20,25 @@ class Htpasswd(Kind):
     steps = ('set', 'test', 'rollback')
     generate = 'password:24'
     max_age_days = 90
+    batch_apart = ('user',)
+    prerequisites = ('nginx on the hosts of group web with auth_basic_user_file pointing at path; its directory '
+                     'exists and only root can write it (or set allow_shared_parent on role htpasswd).')
     options = {
-        'path': {'type': 'path', 'required': True},
-        'user': {'type': 'str', 'default': 'admin'},
-        'hash_scheme': {'type': 'str', 'default': 'bcrypt', 'choices': list(SCHEMES)},
-        'bcrypt_rounds': {'type': 'int'},
-        'owner': {'type': 'str'},
-        'group': {'type': 'str'},
-        'mode': {'type': 'raw', 'default': '0640'},
-        'verify_url': {'type': 'str'},
-        'validate_certs': {'type': 'bool', 'default': True},
+        'path': {'type': 'path', 'required': True, 'example': '/etc/nginx/.htpasswd',
+                 'description': 'The htpasswd file nginx reads, on the web hosts (absolute).'},
+        'user': {'type': 'str', 'default': 'admin', 'description': 'The basic-auth user whose password this is.'},
+        'hash_scheme': {'type': 'str', 'default': 'bcrypt', 'choices': list(SCHEMES),
+                        'description': 'How the password is hashed in the file.'},
+        'bcrypt_rounds': {'type': 'int', 'description': 'bcrypt cost; default: the module\'s.'},
+        'owner': {'type': 'str', 'description': 'Owner of the file; default: kept (root for a new file).'},
+        'group': {'type': 'str', 'example': 'www-data',
+                  'description': 'Group of the file (the group nginx\'s workers run as).'},
+        'mode': {'type': 'raw', 'default': '0640', 'description': 'Mode of the file, an octal string.'},
+        'verify_url': {'type': 'str', 'example': 'https://dashboard.example.com/',
+                       'description': 'A URL nginx guards with this file: the test step expects 200 with the new '
+                                      'password and 401 with the old one; without it the new hash is only '
+                                      'checked in the file.'},
+        'validate_certs': {'type': 'bool', 'default': True, 'description': 'Check verify_url\'s TLS certificate.'},
     }
 
     def check(self, name, options, supplied):
@@ -45,6 +54,8 @@ class Htpasswd(Kind):
     def record(self, name, options, current, new):
         out = super(Htpasswd, self).record(name, options, current, new)
         out['user'] = options['user']
+        # The shape of role htpasswd's htpasswd_users.
+        out['entry'] = {'name': options['user'], 'password': out['new'], 'previous_password': out['old'] or ''}
         return out
 
 

@@ -20,9 +20,14 @@ class Postgres(Kind):
     steps = ('set', 'test', 'rollback')
     generate = 'urlsafe:24'
     max_age_days = 180
-    # Unset connection options stay unset: the module's defaults apply.
+    prerequisites = ('The login role exists (role turnkey.secrets.postgres_credentials only changes its password); '
+                     'login_user may ALTER it (superuser or CREATEROLE); psycopg on the db hosts (requirements.txt).')
+    # Unset connection options stay unset: the module's defaults apply.  Their descriptions
+    # are module postgres_password's.
     options = dict({key: {k: v for k, v in spec.items() if k != 'default'} for key, spec in CONNECTION_SPEC.items()},
-                   role={'type': 'str', 'required': True})
+                   role={'type': 'str', 'required': True, 'example': 'app',
+                         'description': 'The PostgreSQL login role whose password this is.'})
+    documented_by = 'postgres_password'
     connection = tuple(CONNECTION_SPEC)
     module_group = 'turnkey.secrets.postgres'
 

@@ -68,9 +68,12 @@ class PostgresAlternating(Kind):
     generate = 'urlsafe:24'
     max_age_days = 180
     # The same catalogue options and connection as the postgres kind.
+    prerequisites = ('The group role <role> owns the objects; login roles <role>_a and <role>_b exist, members of it '
+                     '(INHERIT); vault_<name>_user names the one in use (<role>_a at first); login_user may ALTER both.')
     options = Postgres.options
     connection = Postgres.connection
     module_group = Postgres.module_group
+    documented_by = Postgres.documented_by
 
     def keys(self, name):
         # The password first: the engine (and base record) treat keys()[0] as the secret.

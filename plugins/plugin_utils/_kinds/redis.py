@@ -21,10 +21,16 @@ class Redis(Kind):
     steps = ('set', 'test', 'rollback', 'retire')
     generate = 'urlsafe:32'
     max_age_days = 180
-    # Unset connection options stay unset: the module's defaults apply.
+    prerequisites = ('The ACL user exists; login_user may run ACL SETUSER and the persist command; Redis loads '
+                     'users from an aclfile for acl_save; the redis Python package on the redis hosts.')
+    # Unset connection options stay unset: the module's defaults apply.  Their descriptions
+    # are module redis_password's.
     options = dict({key: {k: v for k, v in spec.items() if k != 'default'} for key, spec in CONNECTION_SPEC.items()},
-                   user={'type': 'str', 'default': 'default'},
-                   persist={'type': 'str', 'default': 'acl_save', 'choices': ['auto', 'acl_save', 'config_rewrite', 'none']})
+                   user={'type': 'str', 'default': 'default', 'description': 'The Redis ACL user whose password this is.'},
+                   persist={'type': 'str', 'default': 'acl_save', 'choices': ['auto', 'acl_save', 'config_rewrite', 'none'],
+                            'description': 'How Redis keeps the change across restarts (ACL SAVE to its aclfile, '
+                                           'CONFIG REWRITE, auto: whichever the server uses).'})
+    documented_by = 'redis_password'
     connection = tuple(CONNECTION_SPEC)
     module_group = 'turnkey.secrets.redis'
 

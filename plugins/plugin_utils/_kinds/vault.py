@@ -18,6 +18,8 @@ class Vault(Kind):
     group = None
     generate = None
     max_age_days = 365
+    prerequisites = ('turnkey_vault_password_file is a file the controller can write (the new password replaces '
+                     'it); every encrypted file of the environment uses that vault id.')
 
     def keys(self, name):
         return ()

@@ -13,7 +13,7 @@ from harness import ROOT, assert_no_secret, free_port
 
 AUDIT = os.path.join(ROOT, 'playbooks', 'audit.yml')
 SCAN = 'turnkey.secrets.audit : Scan the project tree, its git history and the inventory'
-WRITE = 'turnkey.secrets.audit : Write the JSON report (no secret values in it)'
+WRITE = 'turnkey.secrets.audit : Write the report (no secret values in it)'
 
 
 def load_report(path, secret_values=()):

@@ -25,8 +25,9 @@ def as_attacker(*cmd):
 def scene():
     if os.geteuid() != 0:
         pytest.skip('needs root to act as another user')
-    # pytest's tmp_path lies under a 0700 directory the attacker cannot enter.
-    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix='tk-attack-'))
+    # pytest's tmp_path lies under a 0700 directory the attacker cannot enter (and /tmp's mode is not
+    # ours to rely on on a shared machine).
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix='tk-attack-', dir='/var/tmp'))
     os.chmod(tmp_path, 0o755)
     yield from _scene(tmp_path)
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -1,27 +1,34 @@
 """Issue 12: the mode of every file at its first data write (recorded with strace) is never wider
 than its final mode, for every writer and mode form; ACL SAVE's wider file is narrowed back."""
 
+import json
 import os
 import pwd
 import re
 import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 from cryptography.fernet import Fernet
 
 from harness import new_secret
-from modrun import finish, start
+from modrun import finish, module_env, start
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _vault
 
 CALLS = 'trace=openat,open,creat,write,pwrite64,writev,fchmod,fchmodat,chmod,rename,renameat,renameat2'
 _LINE = re.compile(r'^(?P<pid>\d+) +(?P<call>\w+)\((?P<args>.*)\) += (?P<ret>-?\d+)')
 _FD = re.compile(r'^(?P<fd>\d+)<(?P<path>[^>]*)>')
+_AT = re.compile(r'(?:(?P<fd>\d+)<(?P<dir>[^>]*)>|AT_FDCWD(?:<(?P<cwd>[^>]*)>)?), "(?P<name>(?:[^"\\]|\\.)*)"')
 
 
 def _strings(args):
-    return re.findall(r'"((?:[^"\\]|\\.)*)"', args)
+    """Path arguments; a name relative to a directory fd (``openat(3</dir>, "name"``, what the
+    writers do) is joined to that directory."""
+    found = [os.path.join(m.group('dir') or m.group('cwd') or '', m.group('name')) for m in _AT.finditer(args)]
+    return found or re.findall(r'"((?:[^"\\]|\\.)*)"', args)
 
 
 def first_write_modes(log, under):
@@ -145,6 +152,37 @@ def test_env_file_new_file_and_fernet_rotate(tmp_path, area):
     assert result['rotated'] == 1
     assert_never_wider(log, str(area))
     assert stat.S_IMODE(tokens.stat().st_mode) == 0o640
+
+
+# vault_secret is an action plugin: its controller code runs here as ansible runs it, under strace.
+_VAULT_RUN = """
+import json, sys
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _vault_vars
+args = json.load(open(sys.argv[1]))
+result = _vault_vars.update_vault_file(args.pop('path'), args.pop('password').encode(), **args)
+print(json.dumps({'changed': result['changed'], 'backup_file': result.get('backup_file')}))
+"""
+
+
+@pytest.mark.parametrize('mode, want', [(None, 0o644), ('0600', 0o600), ('0640', 0o640), ('u=rw,go=', 0o600)])
+def test_vault_secret_every_mode_form_and_private_backups(tmp_path, area, mode, want):
+    password = new_secret()
+    path = area / 'vault.yml'
+    path.write_text(_vault.seal(b'---\nvault_a: old\n', password.encode(), None))
+    path.chmod(0o644)
+    args_file = tmp_path / 'work' / 'vault-args.json'
+    fd = os.open(args_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as handle:
+        json.dump({'path': str(path), 'password': password, 'values': {'vault_a': new_secret()}, 'mode': mode,
+                   'backup': True}, handle)
+    log = str(tmp_path / 'strace-vault.log')
+    proc = subprocess.run(['strace', '-f', '-y', '-qq', '-s', '256', '-o', log, '-e', CALLS, sys.executable, '-c',
+                           _VAULT_RUN, str(args_file)], env=module_env(), capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    result = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert result['changed'] and stat.S_IMODE(path.stat().st_mode) == want
+    first, _renamed = assert_never_wider(log, str(area))
+    assert first[result['backup_file']] == 0o600 and len(first) == 2
 
 
 def test_acl_save_gets_the_previous_mode_and_owner_back(redis_server, playbook):

@@ -130,7 +130,7 @@ def test_list_form_diff_backup_and_nginx_permissions(tmp_path, playbook):
                                                                    ('gone', 'removed')]
     assert result['msg'] == 'removed 1, updated 1'
     backup = result['backup_file']
-    assert hashes(backup) == old_hashes and stat.S_IMODE(os.stat(backup).st_mode) == 0o640
+    assert hashes(backup) == old_hashes and stat.S_IMODE(os.stat(backup).st_mode) == 0o600  # backups are private
     assert_hashes_hidden(second, path)
 
 

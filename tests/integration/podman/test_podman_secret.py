@@ -138,6 +138,33 @@ def test_rotation_recreates_file_and_env_consumers(pm, podman, playbook):
     assert not [n for n in names if 'turnkey-old' in n]
 
 
+def test_failed_recreation_is_finished_by_the_next_run(pm, podman, playbook, tmp_path):
+    """The container's --env-file is gone when the secret changes: podman cannot recreate
+    it, the module fails and puts the old container back (running, on the old value).  Once
+    the file is back, the same task finds the container still on the old secret (its secret
+    ID is the removed one's), recreates it and reports changed; a third run changes nothing."""
+    secret, web = pm.name('stale'), pm.name('staleweb')
+    env_file = tmp_path / 'web.env'
+    env_file.write_text('MODE=test\n')
+    values = {'v1': new_secret(), 'v2': new_secret()}
+    playbook(secret_vars=values, tasks=[task('old', {'secrets': [{'name': secret, 'data': '{{ v1 }}'}]})])
+    podman.run_container(web, '--secret', secret, '--env-file', str(env_file))
+    env_file.unlink()
+    new = {'recreate_consumers': True, 'secrets': [{'name': secret, 'data': '{{ v2 }}'}]}
+    failed = playbook(secret_vars=values, expect_rc=2, tasks=[task('rotate', new)])
+    assert 'recreating container %s failed' % web in failed.task('rotate')['result']['msg']
+    assert pm.read(web, '/run/secrets/' + secret) == values['v1']
+
+    env_file.write_text('MODE=test\n')
+    result = playbook(secret_vars=values, tasks=[task('check', new, check=True), task('rerun', new), task('again', new)])
+    assert res(result, 'check')['stale_consumers'] == [web] and changed(result, 'check')
+    assert res(result, 'rerun')['stale_consumers'] == [web]
+    assert [(r['name'], r['action']) for r in res(result, 'rerun')['recreated']] == [(web, 'recreated')]
+    assert changed(result, 'rerun') and not changed(result, 'again')
+    assert res(result, 'again')['stale_consumers'] == []
+    assert pm.read(web, '/run/secrets/' + secret) == values['v2']
+
+
 def test_unverifiable_secret_force_and_skip_existing(pm, podman, playbook):
     name, skipped = pm.name('byhand'), pm.name('skip')
     values = {'v1': new_secret(), 'v2': new_secret()}

@@ -69,10 +69,11 @@ def test_login_host_defaults_to_the_unix_socket(tmp_path, playbook):
         shutil.chown(default_dir, 'postgres', 'postgres')
     server = Postgres()
     server.socket_dirs = [default_dir, server.workdir]
+    server.initdb()
     # Passwords over the socket too (root is not the postgres OS user: no peer login here); no TCP.
-    server.hba = ['local all all scram-sha-256']
-    server.options = '-c log_connections=on'
-    server.start()
+    with open(os.path.join(server.data, 'pg_hba.conf'), 'w') as handle:
+        handle.write('local all all scram-sha-256\n')
+    server.pg_ctl_start('-c log_connections=on')
     try:
         role, old, new = 'tk_sock_' + new_secret(4).lower().replace('-', '_'), new_secret(), new_secret()
         with psycopg.connect(host=server.workdir, port=server.port, user='postgres', password=server.admin_password,

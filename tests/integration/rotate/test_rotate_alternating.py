@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-from harness import ansible_env, assert_no_secret, new_secret, run_playbook
+from harness import VaultedInventory, assert_no_secret, new_secret, run_playbook
 from invariants import env_values
 
 # Logs in again and again with the env file's current DB_USER / DB_PASSWORD (re-read every
@@ -100,20 +100,12 @@ class Client(object):
         return self.tally()
 
 
-class AlternatingEnv(object):
+class AlternatingEnv(VaultedInventory):
     """An environment whose only secret is ``db`` (postgres_alternating), consumed by localhost."""
 
     def __init__(self, base, postgres):
-        self.base = str(base)
+        super().__init__(base, 'alt')
         self.postgres = postgres
-        self.inventory = os.path.join(self.base, 'inventory', 'alt')
-        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
-        os.makedirs(self.gv)
-        self.password_file = os.path.join(self.inventory, '.vault_pass')
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        os.write(fd, new_secret().encode())
-        os.close(fd)
-        self.vault_file = os.path.join(self.gv, 'vault.yml')
         self.env_path = os.path.join(self.base, 'app.env')
         self.role = 'alt_' + new_secret(4).lower().replace('-', 'x').replace('_', 'x')
         self.table = self.role + '_things'
@@ -141,15 +133,6 @@ class AlternatingEnv(object):
                           'DROP ROLE IF EXISTS %s_b' % self.role, 'DROP ROLE IF EXISTS %s' % self.role):
             self.postgres.sql(statement)
 
-    def write_vault(self, values):
-        plain = os.path.join(self.base, 'plain.yml')
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            yaml.safe_dump(values, handle)
-        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'alt@' + self.password_file, '--encrypt-vault-id',
-                        'alt', '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
-        os.unlink(plain)
-
     def write_inventory(self):
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
             yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
@@ -171,9 +154,7 @@ class AlternatingEnv(object):
             yaml.safe_dump(main, handle)
 
     def vault(self):
-        out = subprocess.run(['ansible-vault', 'view', '--vault-id', 'alt@' + self.password_file, self.vault_file],
-                             capture_output=True, check=True, env=ansible_env()).stdout
-        values = yaml.safe_load(out)
+        values = super().vault()
         self.seen.extend(v for k, v in values.items() if k == 'vault_db' and v not in self.seen)
         return values
 
@@ -184,7 +165,7 @@ class AlternatingEnv(object):
     def run(self, tmp_path, playbook, *args):
         before = self.secret_values()
         result = run_playbook(tmp_path, playbook=playbook, inventory=self.inventory,
-                              args=['--vault-id', 'alt@' + self.password_file] + list(args),
+                              args=self.vault_args + list(args),
                               leak_check=before, timeout=300)
         # The values written by the run were not known before it: check them now.
         assert_no_secret(result.output, self.secret_values(),
@@ -283,7 +264,7 @@ def test_refused_test_login_changes_nothing_and_the_next_run_rotates(alt, tmp_pa
     assert before['vault_db_user'] == r + '_a'
     alt.postgres.sql('ALTER ROLE %s_b NOLOGIN' % r)
     result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=alt.inventory,
-                          args=['--vault-id', 'alt@' + alt.password_file, '-e', 'rotate_force=true'],
+                          args=alt.vault_args + ['-e', 'rotate_force=true'],
                           leak_check=alt.secret_values(), expect_rc=2, timeout=300)
     msg = result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
     assert 'rotation of db failed' in msg, msg

@@ -50,11 +50,20 @@ def test_rotate_all_then_nothing_due(demo_env, tmp_path, podman):
     assert podman('secret', 'inspect', demo_env.podman_prefix + 'secret_key').returncode == 0
     rotation = demo_env.rotation()
     assert all(rotation[n]['rotated_at'].startswith('20') for n in ('dashboard_password', 'secret_key'))
+    report = result.task('Report the rotation')['result']['msg']
+    print('\n'.join(report))
+    assert report[0].startswith('demo: rotated ') and 'dashboard_password' in report[0]
+    assert [line for line in report if line.startswith('Consumers updated: localhost: ') and 'app.env' in line
+            and 'podman secret %ssecret_key' % demo_env.podman_prefix in line]
+    assert [line for line in report if line.startswith('Next due: ') and 'secret_key 20' in line]
+    assert [line for line in report if line.startswith('Commit: ') and 'vault.yml' in line and 'rotation.yml' in line]
+    assert all(line == line.strip() for line in report)
 
     again = _rotate(demo_env, tmp_path, leak=list(new.values()))
     assert again.changed_tasks() == [], again.changed_tasks()
     assert demo_env.vault() == new
     assert 'To rotate now: nothing' in again.task('Report the plan')['result']['msg']
+    assert 'Next due: ' in again.task('Report the plan')['result']['msg']
     assert result.changed
 
 
@@ -92,6 +101,45 @@ def test_vault_password_rotation_through_rotate(demo_env, tmp_path):
     assert 'vault_password' in demo_env.rotation()
     again = _rotate(demo_env, tmp_path, '--tags', 'vault', leak=[old_password, new_password])
     assert again.changed_tasks() == []
+
+
+def test_container_that_could_not_be_recreated_stays_outstanding_until_it_is(demo_env, tmp_path, podman):
+    """The container using the SECRET_KEY podman secret cannot be recreated (its --env-file
+    is gone): the run names the host as still needing the values and keeps the journal; once
+    the file is back, the plain command recreates the container and finishes."""
+    _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true')  # the podman secret exists
+    web = demo_env.podman_prefix + 'web'
+    env_file = tmp_path / 'web.env'
+    env_file.write_text('MODE=test\n')
+    secret = demo_env.podman_prefix + 'secret_key'
+    podman.run_container(web, '--secret', secret, '--env-file', str(env_file))
+    try:
+        env_file.unlink()
+        failed = _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true', expect_rc=2)
+        msg = failed.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
+        assert 'localhost' in msg
+        assert demo_env.vault()['turnkey_rotation_journal']['waiting'] == ['localhost']
+        assert podman.exec_(web, 'cat', '/run/secrets/' + secret) != demo_env.vault()['vault_secret_key']
+
+        env_file.write_text('MODE=test\n')
+        _rotate(demo_env, tmp_path)
+        vault = demo_env.vault()
+        assert 'turnkey_rotation_journal' not in vault
+        assert podman.exec_(web, 'cat', '/run/secrets/' + secret) == vault['vault_secret_key']
+        assert _rotate(demo_env, tmp_path).changed_tasks() == []
+    finally:
+        podman('rm', '-f', web, check=False)
+
+
+def test_diff_shows_each_consumer_value_as_changed_or_unchanged(demo_env, tmp_path):
+    _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true')  # the consumers exist
+    old = demo_env.vault()
+    result = _rotate(demo_env, tmp_path, '--tags', 'django', '-e', 'rotate_force=true', '--diff', leak=list(old.values()))
+    shown = result.task('Show per consumer which values changed (with --diff; placeholders, never values)')['result']['msg']
+    env_line = [line for line in shown if line.split(':')[0].endswith('app.env')][0]
+    assert 'SECRET_KEY=<changed>' in env_line and 'FIELD_ENCRYPTION_KEY=<unchanged>' in env_line
+    assert 'podman secret %ssecret_key: <changed>' % demo_env.podman_prefix in shown
+    assert 'podman secret %sfield_encryption_key: <unchanged>' % demo_env.podman_prefix in shown
 
 
 def _demo_secret_names(env):

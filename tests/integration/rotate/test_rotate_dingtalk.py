@@ -58,7 +58,7 @@ def test_wrong_new_secret_is_rolled_back(robot_env, tmp_path):
     typo = 'SEC' + secrets.token_hex(32)
     result = _rotate(env, tmp_path, (new_token, typo), expect_rc=2)
     msg = result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
-    assert 'previous credential was restored' in msg
+    assert 'services keep the current credential' in msg
     assert typo not in result.output and new_token not in result.output
     vault = env.vault()
     assert vault['vault_dingtalk_secret'] == env.old_pair[1]
@@ -77,7 +77,7 @@ def test_rollback_alerts_the_dingtalk_group(robot_env, tmp_path, nginx_factory):
     result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=env.inventory,
                           args=env.vault_args + ['--tags', 'htpasswd', '-e', 'rotate_force=true'], expect_rc=2,
                           leak_check=list(env.old_pair) + env.secret_values())
-    assert 'previous credential was restored' in result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
+    assert 'services keep the current credential' in result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
     alerts = env.receiver.messages
     assert len(alerts) == 1 and 'dashboard_password' in alerts[0]['markdown']['title']
     assert not [v for v in env.secret_values() if v in str(alerts)]

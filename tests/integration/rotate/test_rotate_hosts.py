@@ -7,6 +7,7 @@ env file.  The environment's vault is created for the test with fresh random val
 
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -15,7 +16,8 @@ import bcrypt
 import pytest
 import yaml
 
-from harness import ROOT, ansible_env, assert_no_secret, new_secret, run_playbook
+from dingtalk_receiver import DingTalkReceiver
+from harness import ROOT, VaultedInventory, ansible_env, assert_no_secret, new_secret, run_playbook
 from invariants import env_values
 from sshhosts import SSHHosts
 
@@ -27,20 +29,11 @@ def ssh_hosts(tmp_path_factory):
     hosts.stop()
 
 
-class Stack(object):
+class Stack(VaultedInventory):
     """One environment: inventory, vault, nginx, a PostgreSQL role, a Redis ACL user."""
 
     def __init__(self, base, ssh_hosts, postgres, redis_server, nginx_factory):
-        self.base = str(base)
-        self.inventory = os.path.join(self.base, 'inventory', 'it')
-        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
-        os.makedirs(self.gv)
-        self.password_file = os.path.join(self.inventory, '.vault_pass')
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        os.write(fd, new_secret().encode())
-        os.close(fd)
-        self.vault_file = os.path.join(self.gv, 'vault.yml')
-        self.rotation_file = os.path.join(self.gv, 'rotation.yml')
+        super().__init__(base, 'it')
         self.ssh = ssh_hosts
         self.postgres = postgres
         self.redis = redis_server
@@ -75,17 +68,8 @@ class Stack(object):
         with self.postgres.connect() as conn:
             conn.execute(query)
 
-    def write_vault(self, values):
-        plain = os.path.join(self.base, 'plain.yml')
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            yaml.safe_dump(values, handle)
-        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'it@' + self.password_file, '--encrypt-vault-id', 'it',
-                        '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
-        os.unlink(plain)
-
-    def write_inventory(self):
-        self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app')
+    def write_inventory(self, ssh_options=None, extra_secrets=None):
+        self.ssh.inventory(os.path.join(self.inventory, 'app_hosts'), group='app', ssh_options=ssh_options)
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
             yaml.safe_dump({'all': {'hosts': {'localhost': {'ansible_connection': 'local',
                                                             'ansible_python_interpreter': sys.executable}},
@@ -110,20 +94,13 @@ class Stack(object):
                 'DB_PASSWORD': 'vault_db_password', 'REDIS_PASSWORD': 'vault_redis_password',
                 'SECRET_KEY': 'vault_secret_key', 'SECRET_KEY_FALLBACKS': ['vault_secret_key_fallbacks']}}],
         }
+        main['turnkey_secrets'].update(extra_secrets or {})
         with open(os.path.join(self.gv, 'main.yml'), 'w') as handle:
             yaml.safe_dump(main, handle)
         with open(self.rotation_file, 'w') as handle:
             yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90}
                                                  for n in main['turnkey_secrets']}}, handle)
 
-    @property
-    def vault_args(self):
-        return ['--vault-id', 'it@' + self.password_file]
-
-    def vault(self):
-        out = subprocess.run(['ansible-vault', 'view', '--vault-id', 'it@' + self.password_file, self.vault_file],
-                             capture_output=True, check=True, env=ansible_env()).stdout
-        return yaml.safe_load(out)
 
     def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=()):
         values = [v for v in self.vault().values() if isinstance(v, str)]
@@ -201,7 +178,7 @@ def test_unreachable_app_host_keeps_old_redis_password_until_it_returns(stack, t
         stack.ssh.set_reachable('th2', True)
     assert result.rc in (2, 4), result.output[-4000:]
     assert 'th2' in result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
-    assert 'th2' in result.task('Report the rotation')['result']['msg']
+    assert 'th2' in ' '.join(result.task('Report the rotation')['result']['msg'])
     new = stack.vault()
     # Dual-valid state: Redis accepts both until th2 has the new password.
     assert stack.redis.can_login('app', new['vault_redis_password'])
@@ -229,7 +206,7 @@ def test_new_password_refused_by_nginx_is_rolled_back(stack, tmp_path):
     stack.write_inventory()
     result = stack.rotate(tmp_path, '--tags', 'htpasswd', '-e', 'rotate_force=true', expect_rc=2)
     msg = result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
-    assert 'dashboard_password' in msg and 'previous credential was restored' in msg
+    assert 'dashboard_password' in msg and 'services keep the current credential' in msg
     vault = stack.vault()
     assert vault['vault_dashboard_password'] == old['vault_dashboard_password']
     assert 'turnkey_rotation_journal' not in vault
@@ -257,3 +234,81 @@ def test_second_concurrent_run_fails_fast(stack, tmp_path):
     first_out = first.communicate(timeout=300)[0].decode()
     assert first.returncode == 0, first_out[-3000:]
     _check_services(stack, stack.vault())
+
+
+def _shipped_ssh_options():
+    with open(os.path.join(ROOT, 'inventory', 'staging', 'group_vars', 'all', 'main.yml')) as handle:
+        return yaml.safe_load(handle)['ansible_ssh_common_args']
+
+
+def test_host_vanishing_mid_run_is_bounded_by_the_shipped_ssh_options(stack, tmp_path):
+    """th2 answers at first, then its network goes away (sshd still running, no reset) while
+    the run sits between promote and the consumers: with the staging inventory's keepalive
+    and connect timeout the run ends within a minute or two, names th2, and the rerun after
+    th2 is back converges."""
+    stack.write_inventory(ssh_options=_shipped_ssh_options())
+    marker = str(tmp_path / 'paused')
+    cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', stack.inventory,
+           'turnkey.secrets.rotate'] + stack.vault_args
+    env = ansible_env({'_TURNKEY_ROTATION_TEST_PAUSE': 'promote', '_TURNKEY_ROTATION_TEST_MARKER': marker})
+    with open(str(tmp_path / 'run.log'), 'wb') as log:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 240
+            while not os.path.exists(marker) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert os.path.exists(marker), open(str(tmp_path / 'run.log')).read()[-3000:]
+            # An open master connection to th2, as a run that already talked to it has.
+            ping = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', stack.inventory, 'th2',
+                                   '-m', 'ansible.builtin.ping'] + stack.vault_args,
+                                  env=ansible_env(), cwd=ROOT, capture_output=True, check=False)
+            assert ping.returncode == 0, ping.stdout.decode()[-2000:]
+            stack.ssh.vanish('th2')
+            released = time.monotonic()
+            open(marker + '.go', 'w').close()
+            rc = proc.wait(timeout=300)
+            took = time.monotonic() - released
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            stack.ssh.vanish('th2', gone=False)
+    output = open(str(tmp_path / 'run.log')).read()
+    print('run ended %.1f s after th2 vanished' % took)
+    assert rc in (2, 4), output[-4000:]
+    assert took < 150, 'the run hung %.0f s after th2 vanished' % took
+    assert 'th2' in output.split('Report the rotation')[-1]
+    for value in list(stack.old.values()) + [v for v in stack.vault().values() if isinstance(v, str)]:
+        assert_no_secret(output, [value], 'rotate.yml output')
+    assert stack.vault()['turnkey_rotation_journal']['waiting'] == ['th2']
+
+    stack.rotate(tmp_path)
+    _check_services(stack, stack.vault())
+    assert 'turnkey_rotation_journal' not in stack.vault()
+
+
+def test_dingtalk_verify_runs_on_the_controller_when_the_first_host_is_remote(stack, tmp_path):
+    """The receiver listens on the controller's loopback, which th1 (the play's first host)
+    cannot reach: the verify only passes when it is sent from the controller."""
+    token, secret = secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
+    new_token, new_secret = secrets.token_hex(32), 'SEC' + secrets.token_hex(32)
+    public = 'https://oapi.dingtalk.com/robot/send?access_token='
+    with DingTalkReceiver(token=new_token, secret=new_secret) as receiver:
+        values = dict(stack.old, vault_dingtalk_webhook_url=public + token, vault_dingtalk_secret=secret)
+        stack.write_vault(values)
+        stack.write_inventory(extra_secrets={'dingtalk': {'kind': 'dingtalk', 'api_url': receiver.api_url}})
+        # Parsed first, this file makes th1 the first host of every play.
+        with open(os.path.join(stack.inventory, '000_order.yml'), 'w') as handle:
+            yaml.safe_dump({'all': {'hosts': {'th1': None, 'th2': None}}}, handle)
+        order = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', stack.inventory,
+                                'all:localhost', '--list-hosts'] + stack.vault_args,
+                               env=ansible_env(), capture_output=True, check=True, text=True).stdout.split()
+        assert order[2:] == ['th1', 'th2', 'localhost'], order
+        result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=stack.inventory,
+                              secret_vars={'dingtalk_new_url': public + new_token, 'dingtalk_new_secret': new_secret},
+                              args=stack.vault_args + ['--tags', 'dingtalk', '-e', 'rotate_force=true'],
+                              leak_check=[token, secret, new_token, new_secret] + list(stack.old.values()), timeout=300)
+        first = result.task('Verify the DingTalk webhook with a signed test message')
+        assert first['host'] == 'th1'  # run once, for the play's first host, and delegated to the controller
+        assert len(receiver.messages) == 1, result.output[-3000:]
+    vault = stack.vault()
+    assert vault['vault_dingtalk_webhook_url'] == public + new_token and vault['vault_dingtalk_secret'] == new_secret

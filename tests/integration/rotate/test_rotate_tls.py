@@ -9,13 +9,12 @@ controller (localhost) is the db, redis and app host (one env file).
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 import yaml
 
-from harness import ansible_env, assert_no_secret, new_secret, run_playbook
+from harness import VaultedInventory, assert_no_secret, new_secret, run_playbook
 from invariants import env_values
 from tls_servers import TlsPostgres, TlsRedis, make_certificates
 
@@ -45,21 +44,13 @@ def _token():
     return new_secret(4).lower().replace('-', 'x').replace('_', 'x')
 
 
-class TlsEnv(object):
+class TlsEnv(VaultedInventory):
     """One environment: a postgres role, a postgres_alternating pair, a Redis ACL user, all over TLS."""
 
     def __init__(self, base, postgres, redis_server, ca):
-        self.base = str(base)
+        super().__init__(base, 'tls')
         self.postgres = postgres
         self.redis = redis_server
-        self.inventory = os.path.join(self.base, 'inventory', 'tls')
-        self.gv = os.path.join(self.inventory, 'group_vars', 'all')
-        os.makedirs(self.gv)
-        self.password_file = os.path.join(self.inventory, '.vault_pass')
-        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT, 0o600)
-        os.write(fd, new_secret().encode())
-        os.close(fd)
-        self.vault_file = os.path.join(self.gv, 'vault.yml')
         self.env_path = os.path.join(self.base, 'app.env')
         token = _token()
         self.role = 'tls_' + token
@@ -84,15 +75,6 @@ class TlsEnv(object):
                                               '>' + self.old['vault_redis_password'], '~*', '+@all')
         self.write_vault(self.old)
         self.write_inventory(ca)
-
-    def write_vault(self, values):
-        plain = os.path.join(self.base, 'plain.yml')
-        fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            yaml.safe_dump(values, handle)
-        subprocess.run(['ansible-vault', 'encrypt', '--vault-id', 'tls@' + self.password_file, '--encrypt-vault-id',
-                        'tls', '--output', self.vault_file, plain], check=True, capture_output=True, env=ansible_env())
-        os.unlink(plain)
 
     def write_inventory(self, ca):
         with open(os.path.join(self.inventory, 'local.yml'), 'w') as handle:
@@ -121,18 +103,13 @@ class TlsEnv(object):
         with open(os.path.join(self.gv, 'main.yml'), 'w') as handle:
             yaml.safe_dump(main, handle)
 
-    def vault(self):
-        out = subprocess.run(['ansible-vault', 'view', '--vault-id', 'tls@' + self.password_file, self.vault_file],
-                             capture_output=True, check=True, env=ansible_env()).stdout
-        return yaml.safe_load(out)
-
     def secret_values(self):
         return [v for k, v in self.vault().items() if isinstance(v, str) and not k.endswith('_user')]
 
     def rotate(self, tmp_path, expect_rc=0):
         before = self.secret_values()
         result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=self.inventory,
-                              args=['--vault-id', 'tls@' + self.password_file, '-e', 'rotate_force=true'],
+                              args=self.vault_args + ['-e', 'rotate_force=true'],
                               leak_check=before + list(self.old.values()), expect_rc=expect_rc, timeout=300)
         after = self.secret_values()
         assert_no_secret(result.output, after, 'rotate.yml output (values after the run)')

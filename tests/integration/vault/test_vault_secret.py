@@ -117,3 +117,29 @@ def test_create_with_lookup_values_then_wrong_password(tmp_path, playbook):
     assert len(data['vault_api_keys'][0]) == 16 and len(data['vault_api_keys'][1]) == 11
     assert len(data['vault_secret_key']) == 50
     assert_no_secret(result.output, [data['vault_secret_key'], data['vault_dashboard_password']] + data['vault_api_keys'])
+
+
+def test_mode_of_an_existing_file_and_private_backups(tmp_path, playbook):
+    """Review finding: ``mode`` was ignored on an existing file and the backup kept the
+    file's mode; a mode change alone is a change that keeps the ciphertext."""
+    password = new_secret()
+    pass_file = password_file(str(tmp_path / 'pass'), password)
+    path = str(tmp_path / 'env' / 'vault.yml')
+    write(path, encrypt(ORIGINAL.format(db=new_secret(), key=new_secret(), fallback=new_secret()).encode(), password,
+                        'production'), 0o644)
+    args = {'path': path, 'vault_password_file': pass_file, 'values': {'vault_db_password': '{{ new_db }}'},
+            'mode': 'u=rw,go=', 'backup': True}
+    only_mode = {'path': path, 'vault_password_file': pass_file, 'values': {'vault_port': 5432}, 'mode': '0640'}
+
+    def task(name, task_args, check=False):
+        return dict({'name': name, MODULE: task_args}, **({'check_mode': True} if check else {}))
+    result = playbook(secret_vars={'new_db': new_secret()}, tasks=[
+        task('check', args, True), task('apply', args), task('apply again', args)])
+    changed = {name: result.task(name)['changed'] for name in ('check', 'apply', 'apply again')}
+    assert changed == {'check': True, 'apply': True, 'apply again': False}
+    backup = result.task('apply')['result']['backup_file']
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and stat.S_IMODE(os.stat(backup).st_mode) == 0o600
+    envelope = open(path).read()
+    result = playbook(tasks=[task('mode only', only_mode), task('mode only again', only_mode)])
+    assert result.task('mode only')['changed'] and not result.task('mode only again')['changed']
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640 and open(path).read() == envelope

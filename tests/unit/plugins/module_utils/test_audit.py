@@ -401,3 +401,229 @@ def test_literal_task_rule_ignores_non_task_yaml_and_broken_yaml(tmp_path):
     write(tree / 'molecule.yml', 'driver:\n  name: default\n')
     res = _audit.audit({'path': str(tree)})
     assert not [f for f in res['findings'] if f['rule'] == 'literal-secret-in-task']
+
+
+# --------------------------------------------------------------------------- rules added for issue 13
+
+def token_word():
+    return secrets.choice(['tiger', 'maple', 'orbit', 'lumen', 'quartz', 'cobalt', 'fjord', 'nectar'])
+
+
+@pytest.mark.parametrize('make, template, kwargs, excerpt', [
+    # values starting with "!" or "$" are literals unless they are a tag, a variable or a crypt hash
+    (lambda: '!' + password(), 'DB_PASSWORD=%s', {}, 'DB_PASSWORD=\u2026'),
+    (lambda: '!' + password(), 'password = "%s"', {}, 'password = "\u2026"'),
+    (lambda: '$' + password(), "REDIS_PASSWORD='%s'", {}, 'REDIS_PASSWORD = "\u2026"'),
+    (lambda: '$' + password(), 'SMTP_PASSWORD=%s', {}, 'SMTP_PASSWORD=\u2026'),
+    # lower-case words joined by _ (a pass phrase), not a variable name
+    (lambda: '_'.join([token_word(), token_word(), token_word(), str(secrets.randbelow(90) + 10)]),
+     'admin_password: %s', {'yaml_file': True}, 'admin_password: \u2026'),
+    (lambda: 'k%sx_%sq_%sz' % (secrets.randbelow(9), secrets.randbelow(9), secrets.randbelow(9)) + secrets.token_hex(3),
+     'API_KEY="%s"', {}, 'API_KEY = "\u2026"'),
+    # *_pw names, PINs as YAML integers
+    (password, 'db_pw: "%s"', {}, 'db_pw = "\u2026"'),
+    (password, 'ADMIN_PW=%s', {}, 'ADMIN_PW=\u2026'),
+    (lambda: str(100000 + secrets.randbelow(899999)), 'alarm_pin: %s', {'yaml_file': True}, 'alarm_pin: \u2026'),
+    (lambda: str(10000000 + secrets.randbelow(89999999)), 'backup_password: %s', {'yaml_file': True},
+     'backup_password: \u2026'),
+    # unquoted key = value in .cfg / .ini files
+    (password, 'password = %s', {'config_file': True}, 'password = \u2026'),
+    (password, 'smtp_pass: %s', {'config_file': True}, 'smtp_pass = \u2026'),
+])
+def test_issue13_values_found(make, template, kwargs, excerpt):
+    value = make()
+    found = _audit.match_line(template % value, **kwargs)
+    assert [(m.rule, m.excerpt) for m in found] == [('password-assignment', excerpt)]
+    assert all(value not in m.excerpt + m.message for m in found)
+
+
+@pytest.mark.parametrize('line, kwargs', [
+    ('password: !vault |', {'yaml_file': True}),
+    ('DB_PASSWORD=$DB_PASSWORD', {}),
+    ('password = "$db_password"', {}),
+    ('password: "$6$rounds=5000$abcdefgh$0123456789abcdef"', {'yaml_file': True}),
+    ('DB_PASSWORD: vault_db_password', {'yaml_file': True}),
+    ('password_encryption: scram_sha_256', {'yaml_file': True}),
+    ('htpasswd_hash_scheme: apr_md5_crypt', {'yaml_file': True}),
+    ('redis_password_persist: acl_save', {'yaml_file': True}),
+    ('secret_key_keep: 2', {'yaml_file': True}),
+    ('password_min_length: 12', {'yaml_file': True}),
+    ('token_ttl: 3600', {'yaml_file': True}),
+    ('db_port: 5432', {'yaml_file': True}),
+    ('vault_password_file = ~/.vault_pass_staging', {'config_file': True}),
+    ('private_key_file = /etc/ssl/key.pem', {'config_file': True}),
+    ('password = ', {'config_file': True}),
+    ('password = %(db_password)s', {'config_file': True}),
+    ('password = secret', {'config_file': True}),
+    ('pinned_version = 2.1.4', {'config_file': True}),
+    ('password = ' + 'x' * 12, {'config_file': False}),
+])
+def test_issue13_not_reported(line, kwargs):
+    assert [(m.rule, m.excerpt) for m in _audit.match_line(line, **kwargs)] == []
+
+
+def test_inventory_integers_and_spaced_ini_vars():
+    pin, pw = str(100000 + secrets.randbelow(899999)), password()
+    text = '---\nalarm_pin: %s\nredis_password_keep: 2\ndb_port: 5432\n' % pin
+    audit = inventory_findings('group_vars/all/main.yml', text)
+    assert [(f['rule'], f['line'], f['excerpt']) for f in audit.findings] == [
+        ('inventory-clear-secret', 2, 'alarm_pin: \u2026')]
+    plain = inventory_findings('group_vars/all/vault.yml', '---\nvault_alarm_pin: %s\n' % pin, vault_named=True)
+    assert [f['rule'] for f in plain.findings] == ['vault-not-encrypted']
+    ini = inventory_findings('hosts.cfg', '[all:vars]\nansible_become_password = %s\nansible_user = deploy\n' % pw)
+    assert [(f['rule'], f['line']) for f in ini.findings] == [('inventory-clear-secret', 2)]
+    assert pin not in json.dumps(audit.result())
+    assert_clean(ini.result(), [pw])
+
+
+def test_history_finds_a_removed_vault_password_file_and_plain_htpasswd(repo):
+    write(repo / '.gitignore', '.env\n.env.*\n.htpasswd\n*.gpg\n.vault_pass*\n')
+    write(repo / 'vault_pass.txt', password() + '\n')
+    write(repo / 'nginx' / 'htpasswd', 'admin:$apr1$abcdefgh$0123456789abcdefghijkl\n')
+    git(repo, 'add', '-A')
+    git(repo, 'commit', '-qm', 'one')
+    git(repo, 'rm', '-q', 'vault_pass.txt')
+    git(repo, 'commit', '-qm', 'two')
+    first = subprocess.run(['git', '-C', str(repo), 'rev-parse', 'HEAD~1'], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    res = _audit.audit({'path': str(repo), 'git_history': True})
+    found = {(f['rule'], f['path']): f for f in res['findings']}
+    assert set(found) == {('vault-password-in-history', 'vault_pass.txt'), ('secret-file-committed', 'nginx/htpasswd')}
+    assert found[('vault-password-in-history', 'vault_pass.txt')]['commit'] == first
+    assert found[('vault-password-in-history', 'vault_pass.txt')]['severity'] == 'critical'
+    # plugins/modules/htpasswd.py and roles/htpasswd/ are not htpasswd files
+    assert not _audit.is_secret_file('plugins/modules/htpasswd.py', _audit.DEFAULT_SECRET_FILES)
+
+
+def test_collection_fixtures_are_not_the_projects(repo):
+    """This collection's tests, molecule and demo are left out where a copy of it lies in the tree
+    (the checkout itself, or vendored); the demo only while it is not the audited inventory."""
+    vendored = repo / 'collections' / 'ansible_collections' / 'turnkey' / 'secrets'
+    write(vendored / 'MANIFEST.json', json.dumps({'collection_info': {'namespace': 'turnkey', 'name': 'secrets'}}))
+    other = repo / 'collections' / 'ansible_collections' / 'acme' / 'tools'
+    write(other / 'galaxy.yml', 'namespace: acme\nname: tools\n')
+    for base in (vendored, other):
+        write(base / 'tests' / 'unit' / 'test_x.py', 'password = "%s"\n' % password())
+        write(base / 'molecule' / 'default' / 'converge.yml', 'x: 1\n')
+        write(base / 'inventory' / 'demo' / '.vault_pass_demo', 'demo\n', 0o600)
+    write(repo / 'tests' / 'test_app.py', 'password = "%s"\n' % password())
+    write(repo / '.gitignore', '.env\n.env.*\n.htpasswd\n*.gpg\n.vault_pass*\n!.vault_pass_demo\n')
+    git(repo, 'add', '-A')
+    git(repo, 'commit', '-qm', 'vendored')
+    res = _audit.audit({'path': str(repo), 'git_history': True})
+    paths = sorted(f['path'] for f in res['findings'])
+    prefix = 'collections/ansible_collections/'
+    assert paths == [prefix + 'acme/tools/inventory/demo/.vault_pass_demo', prefix + 'acme/tools/tests/unit/test_x.py',
+                     'tests/test_app.py']
+    assert res['not_scanned'] == [prefix + 'turnkey/secrets/' + d for d in ('tests', 'molecule', 'inventory/demo')]
+    demo = _audit.audit({'path': str(repo), 'inventory': [str(vendored / 'inventory' / 'demo')]})
+    assert prefix + 'turnkey/secrets/inventory/demo/.vault_pass_demo' in {f['path'] for f in demo['findings']}
+
+
+# --------------------------------------------------------------------------- report, baseline, SARIF
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_report  # noqa: E402
+
+
+def test_fingerprints_are_stable_distinct_and_hold_no_value():
+    def scan(shift, values):
+        audit = _audit.Audit()
+        text = '\n' * shift + ''.join('password = "%s"\n' % v for v in values)
+        _audit.scan_content(audit, 'app.py', text)
+        return audit.result()['findings']
+
+    values = [password(), password()]
+    first, moved, other = scan(0, values), scan(5, values), scan(0, [password(), password()])
+    assert [f['fingerprint'] for f in first] == [f['fingerprint'] for f in moved] == [f['fingerprint'] for f in other]
+    assert len({f['fingerprint'] for f in first}) == 2
+    assert all(v not in json.dumps(first) for v in values)
+
+
+def host_result(findings=None, **extra):
+    return dict({'findings': findings or []} if findings is not None else {}, **extra)
+
+
+def test_merge_baseline_and_unaudited_hosts(tmp_path):
+    audit = _audit.Audit()
+    audit.add('secret-overdue', 'rotation.yml', 'db is old', anchor='db_password')
+    audit.add('private-key', 'k.pem', 'key', line=1, excerpt='-----BEGIN PRIVATE KEY-----')
+    tree = audit.result()['findings']
+    key_fp = [f['fingerprint'] for f in tree if f['rule'] == 'private-key'][0]
+    host = _audit.Audit(host='web1')
+    host.add('secret-file-mode', '/etc/nginx/.htpasswd', 'wide')
+    results = {'web1': host_result(host.result()['findings']), 'db1': host_result(skipped=True),
+               'gone': host_result(unreachable=True, msg='x'), 'never': {}}
+    baseline = {key_fp: {'reason': 'test key, not used'}}
+    findings, unaudited = _audit_report.merge(tree, results, baseline)
+    assert unaudited == ['gone']
+    assert [(f['rule'], f['allowed']) for f in findings] == [
+        ('private-key', True), ('secret-file-mode', False), ('secret-overdue', False)]
+    allowed = {f['rule']: f for f in findings if f['allowed']}
+    assert set(allowed) == {'private-key'} and allowed['private-key']['allow_reason'] == 'baseline: test key, not used'
+    report = _audit_report.report(findings, unaudited, 'high', 'staging', '/srv/ops', {}, [])
+    assert not report['passed'] and report['failing'] == 2 and report['summary']['allowed'] == 1
+    lines, allowed_lines = _audit_report.lines(report, 'r.json')
+    assert lines[-2] == 'NOT AUDITED (unreachable or failed): gone'
+    assert lines[-1].startswith('audit of staging: 1 critical, 1 high, 0 medium, 0 low, 1 allowed (listed with -v)')
+    assert allowed_lines == [allowed['private-key']['text']]
+
+    # Writing the baseline accepts everything not allowed by audit_allow, keeping hand-written reasons.
+    findings = _audit_report.merge(tree, results, baseline, write_baseline=True)[0]
+    report = _audit_report.report(findings, [], 'low', 'staging', '/srv/ops', {}, [])
+    assert report['passed']
+    doc = _audit_report.baseline_doc(report, baseline)
+    assert sorted(e['rule'] for e in doc['findings']) == ['private-key', 'secret-file-mode', 'secret-overdue']
+    assert [e['reason'] for e in doc['findings'] if e['rule'] == 'private-key'] == ['test key, not used']
+    path = tmp_path / 'baseline.json'
+    path.write_text(json.dumps(doc))
+    assert set(_audit_report.read_baseline(str(path))) == {f['fingerprint'] for f in report['findings']}
+    assert _audit_report.read_baseline(str(tmp_path / 'none.json')) == {}
+    path.write_text('[1, 2]')
+    with pytest.raises(InputError, match='audit_write_baseline: true'):
+        _audit_report.read_baseline(str(path))
+
+
+def test_sarif_log_has_every_rule_result_and_suppression():
+    audit = _audit.Audit(allow=[{'rule': 'secret-overdue', 'reason': 'known'}])
+    audit.add('dingtalk-secret', 'app/settings.py', 'sec', line=4, excerpt='SEC\u2026')
+    audit.add('secret-overdue', 'inventory/rotation.yml', 'old', anchor='db')
+    host = _audit.Audit(host='web1')
+    host.add('secret-file-mode', '/etc/nginx/.htpasswd', 'wide')
+    findings, unaudited = _audit_report.merge(audit.result()['findings'], {'web1': host.result(), 'x': {'failed': True}})
+    log = _audit_report.sarif(_audit_report.report(findings, unaudited, 'critical', 'staging', '/srv/ops', {}, []))
+    run = log['runs'][0]
+    assert log['version'] == '2.1.0' and {r['id'] for r in run['tool']['driver']['rules']} == set(_audit.RULES)
+    by_rule = {r['ruleId']: r for r in run['results']}
+    assert by_rule['dingtalk-secret']['locations'][0]['physicalLocation'] == {
+        'artifactLocation': {'uri': 'app/settings.py', 'uriBaseId': 'PROJECTROOT'}, 'region': {'startLine': 4}}
+    assert by_rule['dingtalk-secret']['level'] == 'error' and by_rule['dingtalk-secret']['message']['text'].endswith('[SEC\u2026]')
+    assert by_rule['secret-overdue']['suppressions'][0]['justification'] == 'known'
+    assert by_rule['secret-file-mode']['locations'][0]['physicalLocation']['artifactLocation'] == {
+        'uri': 'file:///etc/nginx/.htpasswd'}
+    assert by_rule['secret-file-mode']['properties']['host'] == 'web1'
+    assert run['invocations'][0]['toolExecutionNotifications'][0]['message']['text'] == 'host not audited: x'
+
+
+def test_host_file_backups(tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('x\n')
+    env.chmod(0o640)
+    ours = tmp_path / '.env.123.2026-01-02@03:04:05~'
+    ours.write_text('x\n')
+    ours.chmod(0o600)
+    by_hand = tmp_path / '.env.bak'
+    by_hand.write_text('x\n')
+    by_hand.chmod(0o644)
+    unrelated = tmp_path / '.env.example'
+    unrelated.write_text('x\n')
+    unrelated.chmod(0o644)
+    audit = _audit.Audit(host='app1')
+    checked = _audit.check_host_files(audit, [{'path': str(env), 'mode': '0640', 'backups': True,
+                                               'source': 'turnkey_env_files[0]'}])
+    assert checked == 3
+    assert [(f['rule'], f['path']) for f in audit.findings] == [('secret-file-mode', str(by_hand))]
+    assert 'wider than 0640 (turnkey_env_files[0])' in audit.findings[0]['message']
+    narrow = _audit.Audit()
+    _audit.check_host_files(narrow, [{'path': str(env), 'mode': '0400', 'backups': True}])
+    # A 0600 backup of a 0400 file is what the collection writes: only the file and the hand-made copy count.
+    assert sorted(f['path'] for f in narrow.findings) == sorted([str(env), str(by_hand)])

@@ -152,6 +152,38 @@ def test_symlink_refused_unless_follow_then_edited_through_the_link(tmp_path):
     assert os.path.islink(link) and yaml.safe_load(plaintext(path, password))['vault_port'] == 1
 
 
+@pytest.mark.parametrize('mode, want', [('0600', 0o600), ('u=rw,go=', 0o600), ('go-r', 0o600), (0o640, 0o640)])
+def test_mode_applies_to_an_existing_file_before_data_and_backups_are_private(tmp_path, monkeypatch, mode, want):
+    """Review finding: mode was ignored on an existing file, and the backup kept its mode."""
+    path, password = vault_file(tmp_path, mode=0o644)
+    seen = []
+    real_fchmod = os.fchmod
+
+    def spy(fd, new_mode):
+        seen.append((os.fstat(fd).st_size, new_mode))
+        return real_fchmod(fd, new_mode)
+    monkeypatch.setattr(os, 'fchmod', spy)
+    result = _vault_vars.update_vault_file(path, password, values={'vault_port': 1}, mode=mode, backup=True)
+    assert result['changed'] and stat.S_IMODE(os.stat(path).st_mode) == want
+    assert stat.S_IMODE(os.stat(result['backup_file']).st_mode) == 0o600
+    assert sorted(seen) == sorted([(0, 0o600), (0, want)])   # the backup's and the file's, both while empty
+    assert not _vault_vars.update_vault_file(path, password, values={'vault_port': 1}, mode=mode)['changed']
+
+
+def test_a_mode_change_alone_keeps_the_ciphertext(tmp_path):
+    path, password = vault_file(tmp_path, mode=0o644)
+    envelope = open(path).read()
+    check = _vault_vars.update_vault_file(path, password, values={'vault_port': 5432}, mode='0600', check_mode=True)
+    assert check['changed'] and check['changed_keys'] == [] and stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    result = _vault_vars.update_vault_file(path, password, values={'vault_port': 5432}, mode='0600')
+    assert result['changed'] and result['changed_keys'] == []
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and open(path).read() == envelope
+    assert not _vault_vars.update_vault_file(path, password, values={'vault_port': 5432}, mode='0600')['changed']
+    with pytest.raises(InputError, match='mode'):
+        _vault_vars.update_vault_file(path, password, values={'vault_port': 1}, mode='u+q')
+    assert open(path).read() == envelope
+
+
 def test_type_change_is_a_change(tmp_path):
     path, password = vault_file(tmp_path)
     assert _vault_vars.update_vault_file(path, password, values={'vault_port': '5432'})['changed']

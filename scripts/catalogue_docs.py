@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Render docs/catalogue.md and the catalogue part of roles/rotation/meta/argument_specs.yml
+from the kind files (plugins/plugin_utils/_kinds/), the consumer keys (_engine.py) and, for
+connection options, the documentation of the modules that take them: one source.
+
+    python scripts/catalogue_docs.py           rewrite both files
+    python scripts/catalogue_docs.py --check   exit 1 when either is not what the sources say
+"""
+
+import argparse
+import ast
+import os
+import re
+import sys
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, '.collections'))
+
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine  # noqa: E402
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds import KINDS  # noqa: E402
+
+DOC = os.path.join(ROOT, 'docs', 'catalogue.md')
+SPECS = os.path.join(ROOT, 'roles', 'rotation', 'meta', 'argument_specs.yml')
+EXAMPLE_NAMES = {'htpasswd': 'dashboard_password', 'postgres': 'db_password', 'postgres_alternating': 'db',
+                 'redis': 'redis_password', 'django_secret_key': 'secret_key', 'fernet_key': 'field_encryption_key',
+                 'dingtalk': 'dingtalk', 'vault': 'vault_password', 'generic': 'api_token'}
+GROUPS = {None: 'none (consumers only)', 'controller': 'the controller'}
+
+
+def _plain(text):
+    """Ansible doc markup to Markdown code spans."""
+    if isinstance(text, list):
+        text = ' '.join(text)
+    return re.sub(r'\b[OCVIRE]\(([^)]*)\)', r'`\1`', str(text)).replace('|', '\\|')
+
+
+def _documentation(path, tree_body):
+    for node in tree_body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'DOCUMENTATION':
+            return yaml.safe_load(node.value.value)
+        if isinstance(node, ast.ClassDef):  # a doc fragment: class ModuleDocFragment
+            found = _documentation(path, node.body)
+            if found is not None:
+                return found
+    return None
+
+
+def _parse(path):
+    with open(path) as handle:
+        return _documentation(path, ast.parse(handle.read()).body)
+
+
+def module_options(module):
+    """The module's options, those of this collection's doc fragments it extends included."""
+    path = os.path.join(ROOT, 'plugins', 'modules', module + '.py')
+    doc = _parse(path)
+    if doc is None:
+        raise SystemExit('%s has no DOCUMENTATION' % path)
+    options = {}
+    for fragment in doc.get('extends_documentation_fragment') or []:
+        if fragment.startswith('turnkey.secrets.'):
+            options.update(_parse(os.path.join(ROOT, 'plugins', 'doc_fragments', fragment.split('.')[2] + '.py'))['options'])
+    options.update(doc.get('options') or {})
+    return options
+
+
+def kind_options(kind):
+    """(key, spec with description and default) of every option of ``kind``."""
+    borrowed = module_options(kind.documented_by) if kind.documented_by else {}
+    for key, declared in kind.documented_options().items():
+        spec = dict(declared)
+        if key in kind.connection and key in borrowed:
+            doc = borrowed[key]
+            spec.setdefault('description', doc.get('description'))
+            if 'default' not in spec and 'default' in doc:
+                spec['default'] = doc['default']
+        if not spec.get('description'):
+            raise SystemExit('kind %s: option %s has no description' % (kind.name, key))
+        yield key, spec
+
+
+def _type(spec):
+    out = spec.get('type', 'str')
+    if spec.get('choices'):
+        out += ': ' + ', '.join('`%s`' % c for c in spec['choices'])
+    return out + (', required' if spec.get('required') else '')
+
+
+def _default(spec):
+    if 'default' not in spec or spec['default'] is None:
+        return ''
+    value = spec['default']
+    if value == '':
+        return '`""`'
+    return '`%s`' % (str(value).lower() if isinstance(value, bool) else value)
+
+
+def table(options):
+    lines = ['| key | type | default | description |', '|---|---|---|---|']
+    for key, spec in options:
+        lines.append('| `%s` | %s | %s | %s |' % (key, _type(spec), _default(spec), _plain(spec['description'])))
+    return lines
+
+
+def example(kind, options):
+    entry = {'kind': kind.name}
+    for key, spec in options:
+        if key in ('kind', 'generate'):
+            continue
+        if 'example' in spec:
+            entry[key] = spec['example']
+        elif spec.get('required'):
+            entry[key] = '...'
+    return yaml.safe_dump({'turnkey_secrets': {EXAMPLE_NAMES.get(kind.name, kind.name): entry}},
+                          sort_keys=False, default_flow_style=False).rstrip('\n')
+
+
+def summary(kind):
+    doc = sys.modules[type(kind).__module__].__doc__ or ''
+    return ' '.join(doc.strip().split('\n\n')[0].split())
+
+
+def render_doc():
+    out = ['# The catalogue: every key of an environment', '',
+           '<!-- Generated by scripts/catalogue_docs.py from plugins/plugin_utils/_kinds/*.py, the consumer keys',
+           '     in plugins/plugin_utils/_engine.py and the modules\' documentation. Edit those, then run it. -->', '',
+           'An environment is described in `inventory/<env>/group_vars/all/main.yml`: `turnkey_secrets` (name to',
+           'kind and options), `turnkey_env_files` and `turnkey_podman_secrets` (the consumers on the hosts of',
+           'group `app`). Every key below is checked before the lock is taken and before anything changes; an',
+           'unknown or misspelt key is an error that names the accepted ones. The vault (`vault.yml`) holds the',
+           'values: `vault_<name>` for each secret, plus the variables a kind lists; `rotation.yml` holds the dates.',
+           'In `vault.yml`, an empty value of a generated secret means "generate it" on the first deploy; values a',
+           'person supplies (admin logins, DingTalk pairs) must be entered.', '']
+    for name in sorted(KINDS):
+        kind = KINDS[name]
+        options = list(kind_options(kind))
+        keys = list(kind.keys('<name>')) + list(kind.kept_keys('<name>'))
+        out += ['## `%s`' % name, '', summary(kind), '',
+                '- Host group: %s; tags: %s; due after %d days (`max_age_days`).'
+                % (GROUPS.get(kind.group, '`%s`' % kind.group), ', '.join('`%s`' % t for t in kind.tags), kind.max_age_days),
+                '- Value: %s.' % ('generated (`%s`)' % kind.generate if kind.generate else 'supplied by a person'
+                                  if keys else 'none in the vault'),
+                '- Vault variables: %s.' % (', '.join('`%s`' % k for k in keys) or 'none')]
+        if kind.prerequisites:
+            out.append('- Before the first deploy: %s' % kind.prerequisites)
+        out += [''] + table(options) + ['', '```yaml', example(kind, options), '```', '']
+    for var, options in _engine.CONSUMER_OPTIONS.items():
+        out += ['## `%s`' % var, '', 'A list; each item:', ''] + table(sorted(
+            options.items(), key=lambda kv: (not kv[1].get('required'), kv[0]))) + ['']
+    return '\n'.join(out).rstrip('\n') + '\n'
+
+
+def render_spec_description():
+    lines = ['The secrets of the environment, name to C({kind, ...}). Every key is checked against its kind\'s '
+             'option spec before anything changes; docs/catalogue.md describes each key (generated with this list '
+             'by scripts/catalogue_docs.py).']
+    for name in sorted(KINDS):
+        kind = KINDS[name]
+        keys = [('%s (required)' % k) if s.get('required') else k for k, s in kind_options(kind) if k != 'kind']
+        lines.append('Kind C(%s): %s.' % (name, ', '.join(keys)))
+    return lines
+
+
+def render_specs(text):
+    dumped = yaml.safe_dump(render_spec_description(), width=120, default_flow_style=False)
+    block = ''.join('          %s\n' % line for line in dumped.splitlines())
+    pattern = re.compile(r'(      rotation_secrets:\n        description:\n)(?:          [^\n]*\n)+?(        type: dict\n)')
+    if not pattern.search(text):
+        raise SystemExit('%s: no rotation_secrets description found' % SPECS)
+    return pattern.sub(lambda m: m.group(1) + block + m.group(2), text, count=1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--check', action='store_true')
+    args = parser.parse_args()
+    with open(SPECS) as handle:
+        specs = handle.read()
+    wanted = {DOC: render_doc(), SPECS: render_specs(specs)}
+    stale = []
+    for path, text in wanted.items():
+        have = open(path).read() if os.path.exists(path) else None
+        if have == text:
+            continue
+        stale.append(os.path.relpath(path, ROOT))
+        if not args.check:
+            with open(path, 'w') as handle:
+                handle.write(text)
+    if args.check and stale:
+        print('out of date (run python scripts/catalogue_docs.py): %s' % ', '.join(stale))
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
