@@ -53,7 +53,7 @@ if [ -n "${TURNKEY_SANITY_VERBOSE:-}" ]; then
 fi
 log="$work/sanity.log"
 if ansible-test sanity --python "$py" --color no "$@" >"$log" 2>&1; then
-  echo "sanity: $(grep -c '^Running sanity test' "$log") tests passed ($(ansible --version | head -n 1), Python $py)"
+  echo "sanity: $(grep -c '^Running sanity test' "$log") tests passed (ansible-core $(python -c 'import ansible.release as r; print(r.__version__)'), Python $py)"
 else
   rc=$?
   cat "$log"
