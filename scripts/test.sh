@@ -74,7 +74,7 @@ for stage in "${stages[@]}"; do
     lint)        ansible-lint --offline -q && docs_lint ;;
     sanity)      scripts/sanity.sh ;;
     unit)        pytest -q -p no:cacheprovider tests/unit ;;
-    integration) pytest -q -p no:cacheprovider -n 2 tests/integration ;;
+    integration) pytest -q -p no:cacheprovider -n 2 --durations=15 tests/integration ;;
     compat)      compat ;;
     molecule)    scripts/molecule.sh ;;
     build)       scripts/build-check.sh ;;
@@ -86,6 +86,12 @@ for stage in "${stages[@]}"; do
   if [ ! -c /dev/null ]; then
     echo "stage $stage replaced /dev/null with a regular file; restoring it"
     rm -f /dev/null && mknod -m 666 /dev/null c 1 3
+    rc=1
+  fi
+  # A task that "creates" /tmp with a mode would break every later user of it.
+  if [ "$(stat -c %a /tmp)" != 1777 ]; then
+    echo "stage $stage changed the mode of /tmp to $(stat -c %a /tmp); restoring 1777"
+    chmod 1777 /tmp
     rc=1
   fi
   took[$stage]=$(( $(date +%s) - start ))

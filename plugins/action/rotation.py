@@ -241,6 +241,9 @@ class ActionModule(ActionBase):
         env = args.get('environment') or 'default'
         verb = 'deployed' if plan_result.get('mode') == 'deploy' else 'rotated'
         lines = ['%s: %s %s.' % (env, verb, ', '.join(sorted(promoted.get('promoted') or [])) or 'nothing')]
+        if plan_result.get('generated'):
+            lines.append('Generated, as they were missing or empty in the vault: %s.'
+                         % ', '.join(sorted(plan_result['generated'])))
         if finished:
             lines.append('Finished (old values retired, dates recorded): %s.' % ', '.join(finished))
         consumed = self._outcomes(task_vars, '__rotation_consumed')

@@ -93,11 +93,13 @@ options:
         key: msgtype
   notify_on:
     description:
-      - V(always) posts after every run; V(changes) only when something changed or failed; V(failures) only
-        when a host failed or was unreachable.
+      - V(changes) posts only when something happened - a task changed something (or would have, in check
+        mode), a secret was reported rotated, a host failed or was unreachable - so a scheduled run with
+        nothing due stays quiet; failures that were ignored or rescued do not count.
+      - V(always) posts after every run, V(failures) only when a host failed or was unreachable.
     type: str
     choices: [always, changes, failures]
-    default: always
+    default: changes
     env:
       - name: TURNKEY_DINGTALK_NOTIFY_ON
     ini:
@@ -199,6 +201,21 @@ class CallbackModule(CallbackBase):
         self._record_failure(result)
 
     def v2_playbook_on_stats(self, stats):
+        hosts = {host: stats.summarize(host) for host in sorted(stats.processed)}
+        counted = [h for h, s in hosts.items() if s.get('failures') or s.get('unreachable')]
+        custom = getattr(stats, 'custom', None) or {}
+        rotated = None
+        for scope in custom.values():
+            if isinstance(scope, dict) and 'turnkey_rotated' in scope:
+                names = scope['turnkey_rotated']
+                rotated = (rotated or []) + (list(names) if isinstance(names, (list, tuple)) else [names])
+        notify_on = self.get_option('notify_on')
+        happened = {'always': True, 'failures': bool(counted),
+                    'changes': bool(counted or rotated or any(s.get('changed') for s in hosts.values()))}[notify_on]
+        if not happened:
+            self._display.v('turnkey.secrets.dingtalk: nothing %s in this run, no summary posted (notify_on=%s)'
+                            % ('failed' if notify_on == 'failures' else 'changed or failed', notify_on))
+            return
         url, secret = self.get_option('webhook_url'), self.get_option('secret')
         if not url and self._from_vars:
             url, secret = self._from_vars
@@ -207,19 +224,6 @@ class CallbackModule(CallbackBase):
                                   'ansible.cfg [callback_turnkey_dingtalk] or the variable %s); no run summary posted'
                                   % self.get_option('webhook_url_var'))
             return
-        hosts = {host: stats.summarize(host) for host in sorted(stats.processed)}
-        counted = [h for h, s in hosts.items() if s.get('failures') or s.get('unreachable')]
-        notify_on = self.get_option('notify_on')
-        if notify_on == 'failures' and not counted:
-            return
-        if notify_on == 'changes' and not counted and not any(s.get('changed') for s in hosts.values()):
-            return
-        custom = getattr(stats, 'custom', None) or {}
-        rotated = None
-        for scope in custom.values():
-            if isinstance(scope, dict) and 'turnkey_rotated' in scope:
-                names = scope['turnkey_rotated']
-                rotated = (rotated or []) + (list(names) if isinstance(names, (list, tuple)) else [names])
         # A rescued failure does not fail its host: report only those that did.
         failures = [f for f in self._failures if f['host'] in counted]
         try:

@@ -122,6 +122,11 @@ def validate_catalogue(catalogue, supplied=None):
             problems.extend('%s: %s' % (where, msg) for msg in result.error_messages)
             continue
         options = result.validated_parameters
+        # A credential templated from the vault that is still empty (vault.yml.example copied
+        # as it is): say which, instead of a login failing on the service.
+        for key in sorted(k for k, opt in argspec.items() if opt.get('no_log') and spec.get(k) == ''):
+            problems.append('%s.%s is empty: enter that value in vault.yml (ansible-vault edit), or remove %s for '
+                            'peer or certificate authentication' % (where, key, key))
         if options.get('generate'):
             try:
                 parse_kind(options['generate'])

@@ -99,7 +99,11 @@ def test_allow_list_and_fail_threshold(seeded_tree, playbook, tmp_path):
 
 
 def test_demo_inventory_passes_by_fqcn_and_check_mode_writes_nothing(playbook, tmp_path):
-    report_path = str(tmp_path / 'demo-report.json')
+    # A shared directory (like /tmp) holding the report keeps its mode.
+    shared = tmp_path / 'shared'
+    shared.mkdir()
+    os.chmod(str(shared), 0o1777)
+    report_path = str(shared / 'demo-report.json')
     common = dict(playbook='turnkey.secrets.audit', inventory=os.path.join(ROOT, 'inventory', 'demo'),
                   args=['--vault-id', 'demo@' + os.path.join(ROOT, 'inventory', 'demo', '.vault_pass_demo')],
                   extra_vars={'audit_report_path': report_path})
@@ -109,6 +113,7 @@ def test_demo_inventory_passes_by_fqcn_and_check_mode_writes_nothing(playbook, t
     result = playbook(**common)
     assert result.task(WRITE)['changed']
     report = load_report(report_path)
+    assert os.stat(str(shared)).st_mode & 0o7777 == 0o1777
     assert report['passed'] and report['environment'] == 'demo'
     demo_pass = index(report)[('vault-password-in-tree', 'inventory/demo/.vault_pass_demo')]
     assert demo_pass['allowed'] and 'demo-only' in demo_pass['allow_reason']

@@ -47,6 +47,9 @@ def _cases(env):
         ('malformed new DingTalk secret', {'dingtalk': {'kind': 'dingtalk'}},
          {'dingtalk_new': {'dingtalk': {'url': PUBLIC + secrets.token_hex(16), 'secret': 'SEC' + secrets.token_hex(8)}}},
          ['turnkey_secrets.dingtalk', 'SEC']),
+        ('admin login left empty (vault.yml.example copied)',
+         {'db': {'kind': 'postgres', 'role': 'app', 'login_password': '{{ vault_db_admin_password }}'}},
+         {'vault_db_admin_password': ''}, ['turnkey_secrets.db.login_password is empty', 'ansible-vault edit']),
         ('a kind whose hosts the inventory lacks', {'db': {'kind': 'postgres', 'role': 'app'}}, {},
          ['group db, which has none']),
     ]

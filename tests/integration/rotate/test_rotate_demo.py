@@ -85,6 +85,21 @@ def test_deploy_creates_a_fresh_environment_then_changes_nothing(demo_env, tmp_p
     assert demo_env.vault() == vault
 
 
+def test_deploy_fills_the_empty_values_of_a_copied_example(demo_env, tmp_path):
+    """vault.yml made from vault.yml.example as it is: empty means "generate it"."""
+    demo_env.set_vault({'vault_dashboard_password': '', 'vault_secret_key': '', 'vault_secret_key_fallbacks': [],
+                        'vault_field_encryption_key': '', 'vault_field_encryption_key_previous': []})
+    result = run_playbook(tmp_path, playbook='turnkey.secrets.deploy', inventory=demo_env.inventory,
+                          args=demo_env.vault_args)
+    vault = demo_env.vault()
+    assert all(vault[k] for k in ('vault_dashboard_password', 'vault_secret_key', 'vault_field_encryption_key'))
+    report = result.task('Report the rotation')['result']['msg']
+    assert 'Generated, as they were missing or empty in the vault: dashboard_password, field_encryption_key, ' \
+           'secret_key.' in report
+    for value in vault.values():
+        assert not value or value not in result.output
+
+
 def test_vault_password_rotation_through_rotate(demo_env, tmp_path):
     demo_env.write_vars('zz-vault.yml', {'turnkey_secrets': {
         'dashboard_password': {'kind': 'htpasswd', 'path': os.path.join(demo_env.state, 'htpasswd'), 'user': 'admin'},
