@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render docs/catalogue.md and the catalogue part of roles/rotation/meta/argument_specs.yml
 from the kind files (plugins/plugin_utils/_kinds/), the consumer keys (_engine.py) and, for
 connection options, the documentation of the modules that take them: one source.
