@@ -42,7 +42,7 @@ compat() {
   esac
   for venv in ${TURNKEY_COMPAT_VENVS:-.venv-2.16 .venv-2.21}; do
     [ -x "$venv/bin/ansible" ] || { echo "---- $venv: no ansible-core there (scripts/setup.sh test makes it)"; rc=1; continue; }
-    echo "---- $venv: $("$venv/bin/ansible" --version | head -n 1), $("$venv/bin/python" -V)"
+    echo "---- $venv: ansible-core $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)'), $("$venv/bin/python" -V)"
     scripts/sanity.sh --venv "$venv" || { echo "---- $venv: sanity FAILED"; rc=1; }
     PATH="$(cd "$venv/bin" && pwd):$PATH" docs_lint || { echo "---- $venv: antsibull-docs lint FAILED"; rc=1; }
     if [ "$rotate" = skip ]; then
