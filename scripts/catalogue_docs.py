@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render docs/catalogue.md and the catalogue part of roles/rotation/meta/argument_specs.yml
 from the kind files (plugins/plugin_utils/_kinds/), the consumer keys (_engine.py) and, for
 connection options, the documentation of the modules that take them: one source.
@@ -36,14 +35,34 @@ def _plain(text):
     return re.sub(r'\b[OCVIRE]\(([^)]*)\)', r'`\1`', str(text)).replace('|', '\\|')
 
 
-def module_options(module):
-    path = os.path.join(ROOT, 'plugins', 'modules', module + '.py')
-    with open(path) as handle:
-        tree = ast.parse(handle.read())
-    for node in tree.body:
+def _documentation(path, tree_body):
+    for node in tree_body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) == 'DOCUMENTATION':
-            return yaml.safe_load(node.value.value)['options']
-    raise SystemExit('%s has no DOCUMENTATION' % path)
+            return yaml.safe_load(node.value.value)
+        if isinstance(node, ast.ClassDef):  # a doc fragment: class ModuleDocFragment
+            found = _documentation(path, node.body)
+            if found is not None:
+                return found
+    return None
+
+
+def _parse(path):
+    with open(path) as handle:
+        return _documentation(path, ast.parse(handle.read()).body)
+
+
+def module_options(module):
+    """The module's options, those of this collection's doc fragments it extends included."""
+    path = os.path.join(ROOT, 'plugins', 'modules', module + '.py')
+    doc = _parse(path)
+    if doc is None:
+        raise SystemExit('%s has no DOCUMENTATION' % path)
+    options = {}
+    for fragment in doc.get('extends_documentation_fragment') or []:
+        if fragment.startswith('turnkey.secrets.'):
+            options.update(_parse(os.path.join(ROOT, 'plugins', 'doc_fragments', fragment.split('.')[2] + '.py'))['options'])
+    options.update(doc.get('options') or {})
+    return options
 
 
 def kind_options(kind):
@@ -72,6 +91,8 @@ def _default(spec):
     if 'default' not in spec or spec['default'] is None:
         return ''
     value = spec['default']
+    if value == '':
+        return '`""`'
     return '`%s`' % (str(value).lower() if isinstance(value, bool) else value)
 
 

@@ -2,6 +2,8 @@
 # ansible-test sanity needs the collection at ansible_collections/turnkey/secrets inside
 # a git repository; run it on a throw-away copy of the tracked and untracked-not-ignored files.
 #   scripts/sanity.sh [--venv DIR] [ANSIBLE-TEST-SANITY-ARGS...]
+# Prints one line when every test passes, ansible-test's whole output when one fails
+# (TURNKEY_SANITY_VERBOSE=1 streams it always).
 # --venv runs the ansible-test (and the Python) of that virtualenv, e.g. .venv-2.16;
 # without it, those found on PATH (.venv's, through scripts/env.sh).
 set -euo pipefail
@@ -45,4 +47,15 @@ mkdir -p "$dest"
 git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$dest/"
 cd "$dest"
 git init -q && git add -A && git -c user.email=ci@invalid -c user.name=ci commit -qm sanity
-ansible-test sanity --python "$py" --color no "$@"
+# Quiet on success (one line); the whole output when a test fails or with TURNKEY_SANITY_VERBOSE=1.
+if [ -n "${TURNKEY_SANITY_VERBOSE:-}" ]; then
+  exec ansible-test sanity --python "$py" --color no "$@"
+fi
+log="$work/sanity.log"
+if ansible-test sanity --python "$py" --color no "$@" >"$log" 2>&1; then
+  echo "sanity: $(grep -c '^Running sanity test' "$log") tests passed (ansible-core $(python -c 'import ansible.release as r; print(r.__version__)'), Python $py)"
+else
+  rc=$?
+  cat "$log"
+  exit $rc
+fi

@@ -3,7 +3,8 @@
 # nginx, PostgreSQL, Redis, DingTalk receiver, SSH hosts), molecule, collection build.
 #   scripts/test.sh                 everything
 #   scripts/test.sh unit sanity     only those stages
-# The compat stage runs sanity and the rotation integration tests under the oldest and
+# The lint stage runs ansible-lint and antsibull-docs lint-collection-docs --plugin-docs.
+# The compat stage runs sanity, antsibull-docs lint and the rotation integration tests under the oldest and
 # the newest ansible-core that meta/runtime.yml admits (.venv-2.16, .venv-2.21):
 #   TURNKEY_COMPAT_VENVS=".venv-2.16"   only those virtualenvs (default: both)
 #   TURNKEY_COMPAT_ROTATE=strict        rotate test failures fail the stage (default)
@@ -22,6 +23,12 @@ stages=("$@")
 # shellcheck disable=SC2206 # one word per stage
 [ ${#stages[@]} -eq 0 ] && stages=($all_stages)
 
+# Plugin and role documentation as the docsite renders it (schema, markup, role
+# argument_specs); antsibull-docs calls the ansible-doc found first on PATH.
+docs_lint() {
+  antsibull-docs lint-collection-docs --plugin-docs "$ROOT"
+}
+
 compat() {
   local venv rc=0 rotate=${TURNKEY_COMPAT_ROTATE:-strict} pytest_opts
   read -ra pytest_opts <<< "${TURNKEY_COMPAT_PYTEST--n 2}"
@@ -35,8 +42,9 @@ compat() {
   esac
   for venv in ${TURNKEY_COMPAT_VENVS:-.venv-2.16 .venv-2.21}; do
     [ -x "$venv/bin/ansible" ] || { echo "---- $venv: no ansible-core there (scripts/setup.sh test makes it)"; rc=1; continue; }
-    echo "---- $venv: $("$venv/bin/ansible" --version | head -n 1), $("$venv/bin/python" -V)"
+    echo "---- $venv: ansible-core $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)'), $("$venv/bin/python" -V)"
     scripts/sanity.sh --venv "$venv" || { echo "---- $venv: sanity FAILED"; rc=1; }
+    PATH="$(cd "$venv/bin" && pwd):$PATH" docs_lint || { echo "---- $venv: antsibull-docs lint FAILED"; rc=1; }
     if [ "$rotate" = skip ]; then
       echo "---- $venv: rotate tests skipped (TURNKEY_COMPAT_ROTATE=skip)"
       continue
@@ -63,7 +71,7 @@ for stage in "${stages[@]}"; do
   start=$(date +%s)
   case "$stage" in
     ruff)        ruff check . ;;
-    lint)        ansible-lint --offline -q ;;
+    lint)        ansible-lint --offline -q && docs_lint ;;
     sanity)      scripts/sanity.sh ;;
     unit)        pytest -q -p no:cacheprovider tests/unit ;;
     integration) pytest -q -p no:cacheprovider -n 2 --durations=15 tests/integration ;;

@@ -107,9 +107,11 @@ def _load_data(item, name):
             raise InputError('secret %s: cannot read path %s: it does not exist' % (name, item['path']))
     else:
         if item['env'] not in os.environ:
-            raise InputError('secret %s: environment variable %s is not set in the environment the module runs '
-                             'in; do not set it with the environment keyword (ansible shows it at -vvvv and in '
-                             'the process list): pass vault values through data instead' % (name, item['env']))
+            # Worded as containers.podman.podman_secret words it, so playbooks and tests
+            # matching its message keep working after the switch.
+            raise InputError('Environment variable %s is not set (secret %s): it must be in the environment the '
+                             'module runs in; do not set it with the environment keyword (ansible shows it at -vvvv '
+                             'and in the process list): pass vault values through data instead' % (item['env'], name))
         data = os.environ[item['env']].encode('utf-8')
     if not data:
         raise InputError('secret %s: the data is empty and podman refuses empty secrets (it stores 1 to %d bytes); '
@@ -675,9 +677,14 @@ def _finish(params, result, warnings, warn):
 
 
 def info(params, runner=None):
-    """``podman_secret_info``: names, ids, labels, drivers, times and consumers; never values."""
+    """``podman_secret_info``: names, ids, labels, drivers, times and consumers; values only with ``showsecret``."""
     podman = Podman(params.get('executable'), runner)
     names = params.get('name') or None
+    showsecret = params.get('showsecret')
+    if showsecret and not podman.showsecret:
+        raise InputError('showsecret needs podman %s or later (podman secret inspect --showsecret); this host has '
+                         'podman %s: read the value where it is used instead'
+                         % ('.'.join(map(str, SHOWSECRET_VERSION)), '.'.join(map(str, podman.version))))
     existing = podman.secrets(set(names) if names else None)
     containers = podman.containers() if params.get('consumers', True) and existing else []
     out = []
@@ -688,6 +695,16 @@ def info(params, runner=None):
                      verifiable=podman.showsecret or DIGEST_LABEL in record['labels'])
         if params.get('consumers', True):
             entry['consumers'] = sorted(c['name'] for c in containers if name in c['secrets'])
+        if showsecret:
+            # containers.podman.podman_secret_info's key, so playbooks switch by the module name alone.
+            entry['SecretData'] = _text_value(name, podman.stored_value(name))
         out.append(entry)
     return {'changed': False, 'secrets': out, 'missing': sorted(set(names or ()) - set(existing)),
             'podman_version': '.'.join(map(str, podman.version))}
+
+
+def _text_value(name, data):
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise InputError('secret %s holds binary data, which showsecret cannot return as text' % name) from None

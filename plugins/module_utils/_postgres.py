@@ -48,14 +48,19 @@ _PROHIBITED = (stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.
 
 # How the module reaches the server; shared with the rotation's postgres kinds, which pass
 # these through module_defaults.
+# The names community.postgresql uses are accepted too (aliases), so its tasks paste in.
 CONNECTION_SPEC = dict(
-    login_host=dict(type='str', default='localhost'),
-    login_port=dict(type='int', default=5432),
+    login_host=dict(type='str', default=''),
+    login_unix_socket=dict(type='str', default=''),
+    login_port=dict(type='int', default=5432, aliases=['port']),
     login_user=dict(type='str', default='postgres'),
     login_password=dict(type='str', no_log=True),
-    login_db=dict(type='str', default='postgres'),
+    login_db=dict(type='str', default='postgres', aliases=['db']),
     ssl_mode=dict(type='str', default='prefer', choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
     ca_cert=dict(type='path'),
+    ssl_cert=dict(type='path'),
+    ssl_key=dict(type='path', no_log=False),
+    session_role=dict(type='str'),
     connect_timeout=dict(type='int', default=10),
 )
 
@@ -126,31 +131,51 @@ def _clean(exc, secrets):
     return redact(text, secrets)
 
 
+def _host(params):
+    """libpq's host: a name, an address or a socket directory; empty means libpq's default socket."""
+    host = params.get('login_host') or ''
+    # As community.postgresql: the socket is used when the host is empty or localhost.
+    if host in ('', 'localhost') and params.get('login_unix_socket'):
+        return params['login_unix_socket']
+    return host
+
+
 def _endpoint(params):
-    host = params.get('login_host') or 'localhost'
+    host = _host(params)
+    if not host:
+        return "libpq's default Unix socket for port %s" % (params.get('login_port') or 5432)
     return host if host.startswith('/') else '%s:%s' % (host, params.get('login_port') or 5432)
 
 
 def connect(params, user, password, dbname=None):
     """A psycopg connection (autocommit); the password goes to libpq in memory only."""
-    kwargs = dict(host=params.get('login_host') or 'localhost', port=params.get('login_port') or 5432, user=user,
+    kwargs = dict(host=_host(params), port=params.get('login_port') or 5432, user=user,
                   dbname=dbname or params.get('login_db') or 'postgres', sslmode=params.get('ssl_mode') or 'prefer',
                   connect_timeout=params.get('connect_timeout') or 10, application_name=APPLICATION_NAME,
                   autocommit=True)
     if password:
         kwargs['password'] = password
-    if params.get('ca_cert'):
-        kwargs['sslrootcert'] = params['ca_cert']
+    for option, keyword in (('ca_cert', 'sslrootcert'), ('ssl_cert', 'sslcert'), ('ssl_key', 'sslkey')):
+        if params.get(option):
+            kwargs[keyword] = params[option]
     return psycopg.connect(**kwargs)
 
 
 def _admin(params, secrets, connector):
     user = params.get('login_user') or 'postgres'
     try:
-        return connector(params, user, params.get('login_password'))
+        conn = connector(params, user, params.get('login_password'))
     except psycopg.Error as exc:
         raise TurnkeyError('cannot connect to PostgreSQL at %s (database %s) as %s: %s; nothing was changed' % (
             _endpoint(params), params.get('login_db') or 'postgres', user, _clean(exc, secrets))) from None
+    if params.get('session_role'):
+        try:
+            conn.execute(sql.SQL('SET ROLE {}').format(sql.Identifier(params['session_role'])))
+        except psycopg.Error as exc:
+            conn.close()
+            raise TurnkeyError('login_user %s cannot switch to session_role %s (%s): it must be a member of that '
+                               'role. Nothing was changed' % (user, params['session_role'], _clean(exc, secrets))) from None
+    return conn
 
 
 def try_login(params, role, password, secrets, connector=connect):
@@ -165,12 +190,14 @@ def try_login(params, role, password, secrets, connector=connect):
 # ---------------------------------------------------------------- the module's work
 
 def _items(params):
+    expires = params.get('expires')
     if params.get('roles') is not None:
-        items = [dict(role=i.get('role'), password=i.get('password')) for i in params['roles']]
+        items = [dict(role=i.get('role'), password=i.get('password'),
+                      expires=expires if i.get('expires') is None else i['expires']) for i in params['roles']]
         if not items:
             raise InputError('roles is empty: give at least one {role, password} item')
     else:
-        items = [dict(role=params.get('role'), password=params.get('password'))]
+        items = [dict(role=params.get('role'), password=params.get('password'), expires=expires)]
     seen = set()
     for index, item in enumerate(items):
         where = 'roles[%d]' % index if params.get('roles') is not None else 'role'
@@ -235,6 +262,7 @@ def _apply(params, items, conn, check_mode, secrets, connector, warn):
             raise TurnkeyError('test_login is true but role(s) %s have NOLOGIN and can never log in: grant LOGIN or '
                                'set test_login=false. Nothing was changed' % ', '.join(no_login))
 
+    _read_expiry(conn, items)
     try:
         stored = dict(conn.execute('SELECT rolname, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ANY(%s)',
                                    (names,)).fetchall())
@@ -259,9 +287,12 @@ def _apply(params, items, conn, check_mode, secrets, connector, warn):
             if item['changed'] and not can_login[role]:
                 warn('role %s has NOLOGIN: without superuser rights (pg_authid) its password cannot be verified, '
                      'so it is set on every run' % role)
-        results.append(dict(role=role, changed=item['changed'], checked_with=checked_with, login_tested=False))
+        results.append(dict(role=role, changed=item['changed'] or item['expires_changed'], checked_with=checked_with,
+                            login_tested=False))
         if item.get('upgrade'):
             results[-1]['upgraded_from'] = item['upgrade']
+        if item['expires'] is not None:
+            results[-1]['expires_changed'] = item['expires_changed']
 
     changed_items = [i for i in items if i['changed']]
     if changed_items and not check_mode:
@@ -276,11 +307,42 @@ def _apply(params, items, conn, check_mode, secrets, connector, warn):
         for index in testable:
             results[index]['login_tested'] = True
 
+    # After the test logins: an expiry in the past must not make a good password look broken.
+    expiring = [i for i in items if i['expires_changed']]
+    if expiring and not check_mode:
+        with conn.transaction():
+            for item in expiring:
+                conn.execute(sql.SQL('ALTER ROLE {} VALID UNTIL {}').format(
+                    sql.Identifier(item['role']), sql.Literal(item['expires'])))
+
     diff = dict(before={}, after={})
     for item in items:
         diff['before'][item['role']] = dict(password=HIDDEN if item['changed'] else UNCHANGED)
         diff['after'][item['role']] = dict(password=CHANGED if item['changed'] else UNCHANGED)
-    return _single(params, dict(changed=bool(changed_items), roles=results, checked_with=checked_with, diff=diff))
+        if item['expires'] is not None:
+            # Expiry dates are not secret: the diff shows them.
+            diff['before'][item['role']]['expires'] = item['expires_before']
+            diff['after'][item['role']]['expires'] = item['expires'] if item['expires_changed'] else item['expires_before']
+    return _single(params, dict(changed=bool(changed_items or expiring), roles=results, checked_with=checked_with,
+                                diff=diff))
+
+
+def _read_expiry(conn, items):
+    """Compare each wanted ``expires`` with the role's VALID UNTIL, parsed by the server itself."""
+    for item in items:
+        item['expires_changed'] = False
+        if item['expires'] is None:
+            continue
+        try:
+            before, same = conn.execute(
+                'SELECT rolvaliduntil::text, rolvaliduntil IS NOT DISTINCT FROM %s::timestamptz '
+                'FROM pg_catalog.pg_roles WHERE rolname = %s', (item['expires'], item['role'])).fetchone()
+        except psycopg.errors.DataError as exc:
+            raise InputError('expires of role %s: PostgreSQL cannot read %r as a date and time (%s); give for example '
+                             '"2027-06-30" or "infinity". Nothing was changed'
+                             % (item['role'], item['expires'], ' '.join(str(exc).split()))) from None
+        item['expires_before'] = before or 'never'
+        item['expires_changed'] = not same
 
 
 def _single(params, result):

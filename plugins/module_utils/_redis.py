@@ -40,6 +40,21 @@ def password_hash(password):
     return hashlib.sha256(password.encode('utf-8')).hexdigest()
 
 
+# Connection options of redis_password; documented in doc_fragments/redis.py.
+CONNECTION_SPEC = dict(
+    login_host=dict(type='str', default='localhost'),
+    login_port=dict(type='int', default=6379),
+    login_user=dict(type='str'),
+    login_password=dict(type='str', no_log=True),
+    tls=dict(type='bool', default=False),
+    validate_certs=dict(type='bool', default=True),
+    ca_certs=dict(type='path'),
+    client_cert_file=dict(type='path'),
+    client_key_file=dict(type='path', no_log=False),
+    connect_timeout=dict(type='int', default=10),
+)
+
+
 def _clean(exc, secrets):
     return redact(' '.join(str(exc).split()) or type(exc).__name__, secrets)
 
@@ -60,7 +75,8 @@ def connect(params, user, password):
     if params.get('tls'):
         validate = params.get('validate_certs', True)
         kwargs.update(ssl=True, ssl_cert_reqs='required' if validate else 'none', ssl_check_hostname=validate,
-                      ssl_ca_certs=params.get('ca_certs'))
+                      ssl_ca_certs=params.get('ca_certs'), ssl_certfile=params.get('client_cert_file'),
+                      ssl_keyfile=params.get('client_key_file'))
     client = redis.Redis(**kwargs)
     client.ping()
     return client
@@ -128,10 +144,22 @@ def _wanted(item, current):
 
 # ---------------------------------------------------------------- the module's work
 
+def _check_client_certificate(params):
+    cert, key = params.get('client_cert_file'), params.get('client_key_file')
+    if (cert or key) and not params.get('tls'):
+        raise InputError('client_cert_file and client_key_file are sent in the TLS handshake: set tls: true')
+    if key and not cert:
+        raise InputError('client_key_file is the key of client_cert_file: give client_cert_file too')
+    for option, path in (('client_cert_file', cert), ('client_key_file', key)):
+        if path and not os.access(path, os.R_OK):
+            raise InputError('%s %s cannot be read on this host' % (option, path))
+
+
 def manage(params, check_mode=False, connector=None, warn=None):
     """Apply the wanted passwords (state present/absent) or test logins (verified)."""
     connector = connector or connect
     warn = warn or (lambda msg: None)
+    _check_client_certificate(params)
     items = _items(params)
     secrets = [i['password'] for i in items] + [i['previous_password'] for i in items] + [params.get('login_password')]
     if any(i['state'] == 'verified' for i in items):

@@ -13,7 +13,8 @@ author: Turnkey Secrets Maintainers (@turnkey-secrets)
 description:
   - Returns the names, IDs, drivers, labels, creation and update times of podman secrets, and the
     containers that reference each of them.
-  - Never returns a secret value, and does not offer C(--showsecret).
+  - Returns secret values only with O(showsecret=true); the task result is then censored (C(no_log)),
+    while the registered variable holds the values.
 options:
   name:
     description:
@@ -28,6 +29,16 @@ options:
         containers).
     type: bool
     default: true
+  showsecret:
+    description:
+      - Return the value of each secret in RV(secrets[].SecretData), as
+        M(containers.podman.podman_secret_info) does.
+      - Needs podman 4.7 or later (C(podman secret inspect --showsecret)); on older podman (Debian 12 has
+        4.3.1) the module fails before reading anything.
+      - The result is marked C(no_log) by the action plugin, so it is never displayed or logged.
+    type: bool
+    default: false
+    version_added: 0.2.0
   executable:
     description:
       - The podman binary, a name looked up on E(PATH) or an absolute path.
@@ -35,6 +46,7 @@ options:
     default: podman
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   check_mode:
     support: full
@@ -43,6 +55,13 @@ attributes:
     support: none
   platform:
     platforms: posix
+  action:
+    support: full
+    details: An action plugin runs the module and marks the result C(no_log) when O(showsecret=true).
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
 seealso:
   - module: turnkey.secrets.podman_secret
 requirements:
@@ -100,6 +119,11 @@ secrets:
         - Whether M(turnkey.secrets.podman_secret) can tell if the secret holds given data (podman 4.7
           and later, or a digest label).
       type: bool
+    SecretData:
+      description: The value of the secret (text).
+      returned: when O(showsecret=true)
+      type: str
+      version_added: 0.2.0
     consumers:
       description: Containers referencing the secret.
       returned: when O(consumers=true)
@@ -129,6 +153,7 @@ def main():
         argument_spec=dict(
             name=dict(type='list', elements='str', aliases=['names']),
             consumers=dict(type='bool', default=True),
+            showsecret=dict(type='bool', default=False),
             executable=dict(type='str', default='podman'),
         ),
         supports_check_mode=True,

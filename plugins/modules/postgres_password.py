@@ -30,7 +30,9 @@ options:
     description:
       - Name of the role (user) whose password is set. Quoted as an identifier, so any name works.
       - Mutually exclusive with O(roles).
+      - The aliases V(name) and V(user) are community.postgresql's names for it.
     type: str
+    aliases: [name, user]
   password:
     description:
       - The wanted password of O(role). Not sent to the server; only its verifier is.
@@ -46,10 +48,15 @@ options:
         description: Name of the role.
         type: str
         required: true
+        aliases: [name, user]
       password:
         description: The wanted password of the role.
         type: str
         required: true
+      expires:
+        description: C(VALID UNTIL) of this role; O(expires) when omitted.
+        type: str
+        version_added: 0.2.0
   state:
     description:
       - V(present) sets the passwords that do not match.
@@ -68,48 +75,23 @@ options:
       - In check mode, roles whose password would change are not tested.
     type: bool
     default: false
-  login_host:
-    description:
-      - Host name or address of the server. A path (starting with C(/)) is the directory of a Unix
-        socket, for example V(/var/run/postgresql) with peer authentication (C(become_user=postgres)).
-    type: str
-    default: localhost
-  login_port:
-    description: Port of the server.
-    type: int
-    default: 5432
-  login_user:
-    description:
-      - Role the module connects as. A superuser lets the module verify passwords against
-        C(pg_authid); a role with C(CREATEROLE) can set passwords of non-superusers.
-    type: str
-    default: postgres
-  login_password:
-    description: Password of O(login_user). Omit for peer or certificate authentication.
-    type: str
-  login_db:
-    description: Database O(login_user) connects to.
-    type: str
-    default: postgres
   test_login_db:
     description:
       - Database the roles log in to for O(test_login) and O(state=verified), when they may not
         connect to O(login_db). O(login_db) when omitted.
     type: str
-  ssl_mode:
-    description: libpq C(sslmode) of every connection.
+  expires:
+    description:
+      - When the password of each role stops working (C(VALID UNTIL)), as PostgreSQL reads a timestamp, for
+        example V(2027-06-30) or V(infinity) (never). Compared by the server with the role's current
+        C(rolvaliduntil); unset leaves it alone.
+      - Applied after the test logins of O(test_login), so a date in the past does not undo a good password.
+      - Default for the items of O(roles). Same as community.postgresql's C(expires).
     type: str
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-    default: prefer
-  ca_cert:
-    description: CA certificate file (libpq C(sslrootcert)) for O(ssl_mode=verify-ca) or O(ssl_mode=verify-full).
-    type: path
-  connect_timeout:
-    description: Seconds to wait for each connection.
-    type: int
-    default: 10
+    version_added: 0.2.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - turnkey.secrets.postgres
 attributes:
   check_mode:
     support: full
@@ -158,6 +140,19 @@ EXAMPLES = r'''
       - role: reporting
         password: "{{ vault_reporting_db_password }}"
 
+- name: As community.postgresql.postgresql_user would be written, with a client certificate and an expiry
+  turnkey.secrets.postgres_password:
+    name: trading
+    password: "{{ vault_db_password }}"
+    login_host: db1.internal
+    port: 5433
+    db: trading
+    ssl_mode: verify-full
+    ca_cert: /etc/ssl/certs/internal-ca.pem
+    ssl_cert: /etc/ansible/pki/admin.crt
+    ssl_key: /etc/ansible/pki/admin.key
+    session_role: credential_admin
+    expires: "2027-06-30"
 - name: Test step of a rotation (logs in as the role, changes nothing)
   turnkey.secrets.postgres_password:
     role: trading
@@ -188,6 +183,11 @@ roles:
     login_tested:
       description: Whether a login with the password was made and succeeded.
       type: bool
+    expires_changed:
+      description: Whether C(VALID UNTIL) was (in check mode, would be) set to O(expires).
+      type: bool
+      returned: when O(expires) applies to the role
+      version_added: 0.2.0
     upgraded_from:
       description: C(md5) when the password matched a legacy md5 hash and now has a SCRAM verifier.
       type: str
@@ -215,12 +215,14 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._common import run
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            role=dict(type='str'),
+            role=dict(type='str', aliases=['name', 'user']),
             password=dict(type='str', no_log=True),
             roles=dict(type='list', elements='dict', no_log=False, options=dict(
-                role=dict(type='str', required=True),
+                role=dict(type='str', required=True, aliases=['name', 'user']),
                 password=dict(type='str', required=True, no_log=True),
+                expires=dict(type='str'),
             )),
+            expires=dict(type='str'),
             state=dict(type='str', default='present', choices=['present', 'verified']),
             test_login=dict(type='bool', default=False),
             test_login_db=dict(type='str'),

@@ -128,40 +128,9 @@ options:
       - In check mode, users whose passwords would change are not tested.
     type: bool
     default: false
-  login_host:
-    description: Host name or address of the server.
-    type: str
-    default: localhost
-  login_port:
-    description: Port of the server.
-    type: int
-    default: 6379
-  login_user:
-    description:
-      - ACL user the module authenticates as. It needs C(+acl) (or C(+@admin)) and, for O(persist),
-        C(+config) (C(CONFIG GET), C(CONFIG REWRITE)).
-      - Omitted means password-only C(AUTH), that is the C(default) user.
-    type: str
-  login_password:
-    description: Password of O(login_user).
-    type: str
-  tls:
-    description: Connect with TLS.
-    type: bool
-    default: false
-  validate_certs:
-    description: Verify the server certificate when O(tls=true).
-    type: bool
-    default: true
-  ca_certs:
-    description: CA certificates file for O(tls=true).
-    type: path
-  connect_timeout:
-    description: Seconds to wait for a connection or an answer.
-    type: int
-    default: 10
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - turnkey.secrets.redis
 attributes:
   check_mode:
     support: full
@@ -305,14 +274,7 @@ def main():
             previous_password=dict(type='str', no_log=True),
             persist=dict(type='str', default='auto', choices=list(_redis.PERSIST_CHOICES)),
             test_login=dict(type='bool', default=False),
-            login_host=dict(type='str', default='localhost'),
-            login_port=dict(type='int', default=6379),
-            login_user=dict(type='str'),
-            login_password=dict(type='str', no_log=True),
-            tls=dict(type='bool', default=False),
-            validate_certs=dict(type='bool', default=True),
-            ca_certs=dict(type='path'),
-            connect_timeout=dict(type='int', default=10),
+            **_redis.CONNECTION_SPEC
         ),
         mutually_exclusive=[['user', 'users'], ['password', 'users']],
         required_one_of=[['password', 'users']],

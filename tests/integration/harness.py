@@ -353,6 +353,7 @@ class Postgres(object):
         self.admin_password = new_secret()
         self.data = os.path.join(self.workdir, 'data')
         self.log = os.path.join(self.workdir, 'postgres.log')
+        self.socket_dirs = [self.workdir]  # where the server puts its Unix socket
 
     def _as_postgres(self, *cmd):
         return subprocess.run(['runuser', '-u', 'postgres', '--'] + list(cmd), capture_output=True, check=True)
@@ -372,7 +373,8 @@ class Postgres(object):
     def pg_ctl_start(self, options=''):
         self._as_postgres(os.path.join(PG_BIN, 'pg_ctl'), '-D', self.data, '-l', self.log, '-w', '-o',
                           '-p %d -k %s -c listen_addresses=127.0.0.1 -c log_statement=all '
-                          '-c log_min_error_statement=info -c fsync=off %s' % (self.port, self.workdir, options), 'start')
+                          '-c log_min_error_statement=info -c fsync=off %s'
+                          % (self.port, ','.join(self.socket_dirs), options), 'start')
         return self
 
     def start(self):

@@ -10,18 +10,8 @@ new one) drops every other password.
 
 from __future__ import annotations
 
+from ansible_collections.turnkey.secrets.plugins.module_utils._redis import CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
-
-CONNECTION_SPEC = {
-    'login_host': {'type': 'str'},
-    'login_port': {'type': 'int'},
-    'login_user': {'type': 'str'},
-    'login_password': {'type': 'str', 'no_log': True},
-    'tls': {'type': 'bool'},
-    'validate_certs': {'type': 'bool'},
-    'ca_certs': {'type': 'path'},
-    'connect_timeout': {'type': 'int'},
-}
 
 
 class Redis(Kind):
@@ -33,8 +23,9 @@ class Redis(Kind):
     max_age_days = 180
     prerequisites = ('The ACL user exists; login_user may run ACL SETUSER and the persist command; Redis loads '
                      'users from an aclfile for acl_save; the redis Python package on the redis hosts.')
-    # The connection options' descriptions are module redis_password's.
-    options = dict(CONNECTION_SPEC,
+    # Unset connection options stay unset: the module's defaults apply.  Their descriptions
+    # are module redis_password's.
+    options = dict({key: {k: v for k, v in spec.items() if k != 'default'} for key, spec in CONNECTION_SPEC.items()},
                    user={'type': 'str', 'default': 'default', 'description': 'The Redis ACL user whose password this is.'},
                    persist={'type': 'str', 'default': 'acl_save', 'choices': ['auto', 'acl_save', 'config_rewrite', 'none'],
                             'description': 'How Redis keeps the change across restarts (ACL SAVE to its aclfile, '

@@ -222,6 +222,8 @@ def test_bad_input_fails_clearly_and_changes_nothing(pm, playbook, tmp_path):
         ('missing path', {'name': name, 'path': str(tmp_path / 'nope')}, 'cannot read path'),
         ('directory path', {'name': name, 'path': str(tmp_path)}, 'cannot read path'),
         ('bad driver on rotation', {'name': kept, 'data': '{{ v2 }}', 'driver': 'nope'}, 'invalid driver'),
+        ('unset env', {'name': name, 'env': 'TURNKEY_TEST_UNSET_VARIABLE'},
+         'Environment variable TURNKEY_TEST_UNSET_VARIABLE is not set'),
     ]
     tasks = [task('keep', {'name': kept, 'data': '{{ v1 }}'})]
     tasks += [task(case[0], case[1], ignore_errors=True) for case in cases]
@@ -236,3 +238,25 @@ def test_bad_input_fails_clearly_and_changes_nothing(pm, playbook, tmp_path):
     assert not pm.exists(name)
     assert not [n for n in pm.podman('secret', 'ls', '--format', '{{.Name}}').stdout.decode().split()
                 if n.startswith('turnkey-pending.')]
+    # containers.podman's wording first, as its podman_secret target matches it.
+    assert result.task('unset env')['result']['msg'].startswith('Environment variable TURNKEY_TEST_UNSET_VARIABLE is not set')
+
+
+def test_info_showsecret_where_podman_has_it(pm, playbook):
+    name = pm.name('show')
+    value = new_secret()
+    result = playbook(secret_vars={'v': value}, tasks=[
+        task('create', {'name': name, 'data': '{{ v }}'}),
+        {'name': 'show', INFO: {'name': [name], 'showsecret': True}, 'register': 'shown', 'ignore_errors': True},
+        {'name': 'use', 'ansible.builtin.assert': {'that': ["shown.secrets[0].SecretData == v"], 'quiet': True},
+         'when': 'shown is success'},
+    ], expect_rc=0)
+    shown = result.task('show')
+    version = tuple(int(p) for p in pm.podman('version', '--format', '{{.Client.Version}}').stdout.decode().split('.')[:2])
+    if version >= (4, 7):
+        assert not shown['failed'] and result.task('use')['result'].get('censored') is None
+        # The value reached the registered variable but no output: the result is no_log.
+        assert 'censored' in shown['result']
+    else:
+        assert shown['failed'] and not shown['changed']
+        assert shown['result']['msg'].startswith('showsecret needs podman 4.7 or later'), shown['result']['msg']

@@ -86,3 +86,9 @@ def demo_env(tmp_path, podman):
     ]})
     env.podman_prefix = prefix
     return env
+
+
+@pytest.fixture
+def demo_copy(tmp_path):
+    """``demo_copy(name)`` -> an Env: a plain copy of inventory/demo (its own podman secret names) under ``name``."""
+    return lambda name: Env(tmp_path / name)

@@ -2,8 +2,9 @@
 
 import hashlib
 import os
+import subprocess
 
-from harness import assert_no_secret, run_playbook
+from harness import ansible_env, assert_no_secret, run_playbook
 
 PLAYBOOK = 'turnkey.secrets.rotate'
 
@@ -155,3 +156,27 @@ def test_diff_shows_each_consumer_value_as_changed_or_unchanged(demo_env, tmp_pa
     assert 'podman secret %ssecret_key: <changed>' % demo_env.podman_prefix in shown
     assert 'podman secret %sfield_encryption_key: <unchanged>' % demo_env.podman_prefix in shown
 
+
+def _demo_secret_names(env):
+    out = subprocess.run(['ansible', '-i', env.inventory, 'localhost', '-m', 'ansible.builtin.debug', '-a',
+                          'msg={{ turnkey_podman_secrets | map(attribute="name") | join(",") }}'] + env.vault_args,
+                         capture_output=True, text=True, check=True, env=ansible_env()).stdout
+    line, = [line for line in out.splitlines() if line.strip().startswith(('msg:', '"msg":'))]
+    return line.split(':', 1)[1].strip().strip('",').split(',')
+
+
+def test_demo_podman_secret_names_carry_the_checkout(demo_copy, tmp_path, podman):
+    """Two checkouts on one machine: their demos name (and rotate) different podman secrets."""
+    first, second = demo_copy('a'), demo_copy('b')
+    names = _demo_secret_names(first)
+    assert _demo_secret_names(first) == names  # stable for a checkout
+    others = _demo_secret_names(second)
+    assert len(names) == 2 and all(n.startswith('demo_') for n in names + others)
+    assert not set(names) & set(others)
+    try:
+        _rotate(first, tmp_path / 'run', '-e', 'rotate_force=true')
+        assert all(podman('secret', 'inspect', name, check=False).returncode == 0 for name in names)
+        assert all(podman('secret', 'inspect', name, check=False).returncode != 0 for name in others)
+    finally:
+        for name in names + others:
+            podman('secret', 'rm', name, check=False)

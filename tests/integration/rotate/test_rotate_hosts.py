@@ -101,7 +101,6 @@ class Stack(VaultedInventory):
             yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90}
                                                  for n in main['turnkey_secrets']}}, handle)
 
-
     def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=()):
         values = [v for v in self.vault().values() if isinstance(v, str)]
         result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=self.inventory, check=check,

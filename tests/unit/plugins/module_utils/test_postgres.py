@@ -250,7 +250,8 @@ def test_connection_errors_are_clear_and_redacted():
     srv.add('app', 'old-pass-1')
     with pytest.raises(TurnkeyError) as err:
         run(srv, login_password='wrong-admin-pass')
-    assert 'cannot connect to PostgreSQL at localhost:5432 (database postgres) as postgres' in err.value.msg
+    assert ("cannot connect to PostgreSQL at libpq's default Unix socket for port 5432 (database postgres) as postgres"
+            in err.value.msg)
     assert 'wrong-admin-pass' not in err.value.msg and 'password authentication failed' in err.value.msg
     srv.down = True
     with pytest.raises(TurnkeyError, match='Connection refused; nothing was changed'):
