@@ -24,7 +24,7 @@ import yaml
 from harness import ROOT, assert_no_secret, new_secret
 
 VENDORED = os.path.join('collections', 'ansible_collections', 'turnkey', 'secrets')
-SKELETON = os.path.join(ROOT, 'inventory', 'staging')
+SKELETON = os.path.join(ROOT, 'skeletons', 'staging')
 WORDS = ('tiger', 'maple', 'orbit', 'lumen', 'quartz', 'cobalt', 'fjord', 'nectar', 'basalt', 'heron')
 
 

@@ -25,7 +25,7 @@ def _runbook_tags():
 
 def _listed_tags(playbook):
     out = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '--list-tags', '-i',
-                          os.path.join(ROOT, 'inventory', 'staging'), 'turnkey.secrets.' + playbook],
+                          os.path.join(ROOT, 'skeletons', 'staging'), 'turnkey.secrets.' + playbook],
                          env=ansible_env(), cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return {tag.strip() for found in re.findall(r'TASK TAGS: \[(.*?)\]', out) for tag in found.split(',') if tag.strip()}
 

@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 
@@ -39,6 +40,8 @@ def _write(base, rel, text, mode=0o600):
 def _plant(checkout, tmp_path):
     """Files of a working ops checkout; returns (planted paths, secret values)."""
     password, db_password, webhook = new_secret(), new_secret(), new_secret()
+    # An ops user's environment, copied from the shipped skeleton and filled in.
+    shutil.copytree(os.path.join(checkout, 'skeletons', 'staging'), os.path.join(checkout, 'inventory', 'staging'))
     staging = 'inventory/staging/group_vars/all/'
     plain = _write(str(tmp_path), 'plain.yml', 'vault_db_password: %s\nvault_dingtalk_webhook_url: %s\n'
                    % (db_password, webhook))
@@ -108,7 +111,8 @@ def test_build_from_ops_checkout_ships_no_environment(tmp_path):
                 text = data.decode('utf-8', 'replace') + base64.b64encode(data).decode()
                 assert_no_secret(text, secrets, where='shipped file %s' % name)
     # What a Galaxy user needs is there: the licence, the changelog, the demo environment.
-    for wanted in ['LICENSE', 'README.md', 'CHANGELOG.rst', 'changelogs/changelog.yaml'] + DEMO_FILES:
+    for wanted in ['LICENSE', 'README.md', 'CHANGELOG.rst', 'changelogs/changelog.yaml',
+                   'skeletons/staging/group_vars/all/main.yml', 'skeletons/production/hosts.yml'] + DEMO_FILES:
         assert wanted in members, '%s is missing from the build' % wanted
     assert not any(n.startswith('changelogs/fragments/') for n in shipped)
     with tarfile.open(str(tarball)) as tar:

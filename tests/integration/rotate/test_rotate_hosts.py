@@ -236,7 +236,7 @@ def test_second_concurrent_run_fails_fast(stack, tmp_path):
 
 
 def _shipped_ssh_options():
-    with open(os.path.join(ROOT, 'inventory', 'staging', 'group_vars', 'all', 'main.yml')) as handle:
+    with open(os.path.join(ROOT, 'skeletons', 'staging', 'group_vars', 'all', 'main.yml')) as handle:
         return yaml.safe_load(handle)['ansible_ssh_common_args']
 
 
