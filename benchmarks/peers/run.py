@@ -214,7 +214,7 @@ def profile(ours, work, prefix, count, cost):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--count', type=int, default=20)
-    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=3, help='0: only the profile of ours')
     parser.add_argument('--bcrypt-cost', type=int, default=12,
                         help='ours only; the peers use passlib\'s default, 12 (other values only for smoke runs)')
     parser.add_argument('--no-profile', action='store_true')
@@ -240,7 +240,8 @@ def main():
             ratios.append(took['ours'] / took['peers'])
             print('  round %d (%s first): ours %6.2f s, peers %6.2f s, ratio %.3f'
                   % (round_no + 1, order[0].name, took['ours'], took['peers'], ratios[-1]))
-        print('  median ratio ours/peers: %.3f (target <= 0.25)' % statistics.median(ratios))
+        if ratios:
+            print('  median ratio ours/peers: %.3f (target <= 0.25)' % statistics.median(ratios))
         if not args.no_profile:
             profile(ours, work, prefix, args.count, args.bcrypt_cost)
     finally:
