@@ -143,8 +143,8 @@ def test_drop_in_schemes_are_verified_by_nginx_and_apache(tmp_path, playbook, ng
         assert apache_verify(files[s], 'admin', values['old_' + s]), s
     rotated = playbook(secret_vars=values, tasks=tasks('new'))
     assert all(rotated.task(s)['result']['user']['changes'] == ['password'] for s in DROP_IN)
-    for s in servers:
-        assert servers[s].status('admin', values['new_' + s]) == 200, s
+    for s, server in servers.items():
+        assert server.status('admin', values['new_' + s]) == 200, s
         assert apache_verify(files[s], 'admin', values['new_' + s]) and not apache_verify(files[s], 'admin', values['old_' + s])
 
 
