@@ -17,12 +17,13 @@ stamp="$DEST/.ready-$(echo "$SPEC" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ]; then echo "$DEST"; exit 0; fi
 
 mkdir -p "$CACHE/sdist"
-tarball=$(ls "$CACHE"/sdist/ansible-*.tar.gz 2>/dev/null | sort -V | tail -n 1 || true)
+newest() { find "$CACHE/sdist" -maxdepth 1 -name 'ansible-*.tar.gz' | sort -V | tail -n 1; }
+tarball=$(newest)
 if [ -z "$tarball" ] || [ -n "${TURNKEY_PEERS_REFRESH:-}" ]; then
   echo "==> pip download $SPEC (sdist, once)" >&2
   python3 -m pip download -q --no-deps --no-binary :all: -d "$CACHE/sdist" "$SPEC" \
     2> >(grep -v "is ignored: it is neither" >&2) >&2
-  tarball=$(ls "$CACHE"/sdist/ansible-*.tar.gz | sort -V | tail -n 1)
+  tarball=$(newest)
 fi
 top=$(basename "$tarball" .tar.gz)
 core=$(tar -xzOf "$tarball" "$top/PKG-INFO" | sed -n 's/^Requires-Dist: \(ansible-core.*\)$/\1/p' | head -n 1)

@@ -24,7 +24,6 @@ sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, '
 from harness import ansible_env  # noqa: E402
 
 
-
 def run(args, cwd):
     start = time.monotonic()
     proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')] + args,
