@@ -33,7 +33,9 @@ import time
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration')]
+
+from harness import remove_podman_secrets  # noqa: E402
 
 PHASES = (('create', 'a'), ('rerun', 'a'), ('rotate', 'b'))
 
@@ -150,14 +152,6 @@ def _leaves(values):
             if len(v) > 8 and not v.startswith(('user', 'tkpeer'))]
 
 
-def cleanup(prefix):
-    names = subprocess.run(['podman', 'secret', 'ls', '--format', '{{.Name}}'], capture_output=True, text=True,
-                           check=False).stdout.split()
-    mine = [n for n in names if n.startswith(prefix)]
-    if mine:
-        subprocess.run(['podman', 'secret', 'rm'] + mine, capture_output=True, check=False)
-
-
 # --------------------------------------------------------------------------- profile
 
 def _timed(func, repeat):
@@ -250,7 +244,7 @@ def main():
             for side in order:
                 took[side.name] = side.run(playbook(side.name, side.cost), round_no, prefix)[0]
                 cpu[side.name] = side.cpu
-                cleanup(prefix)
+                remove_podman_secrets(prefix)
             ratios.append(took['ours'] / took['peers'])
             cpu_ratios.append(cpu['ours'] / cpu['peers'])
             print('  round %d (%s first): ours %6.2f s (%.2f s CPU), peers %6.2f s (%.2f s CPU), ratio %.3f (CPU %.3f)'
@@ -262,7 +256,7 @@ def main():
         if not args.no_profile:
             profile(ours, work, prefix, args.count, args.bcrypt_cost)
     finally:
-        cleanup(prefix)
+        remove_podman_secrets(prefix)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

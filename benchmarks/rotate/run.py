@@ -21,7 +21,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, '.collections')]
 
-from harness import ansible_env  # noqa: E402
+from harness import ansible_env, remove_podman_secrets  # noqa: E402
 
 
 def run(args, cwd):
@@ -95,11 +95,7 @@ def main():
         print('nothing due: rotate.yml %.2f s, one-task playbook %.2f s, ratio %.2fx (target <= ~2)' % (idle, one, idle / one))
         return 0 if loops >= args.min_ratio * rotate else 1
     finally:
-        names = subprocess.run(['podman', 'secret', 'ls', '--format', '{{.Name}}'], capture_output=True, text=True,
-                               env=ansible_env(), check=False).stdout.split()
-        mine = [n for n in names if n.startswith(prefix)]
-        if mine:
-            subprocess.run(['podman', 'secret', 'rm'] + mine, capture_output=True, env=ansible_env(), check=False)
+        remove_podman_secrets(prefix)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -28,7 +28,7 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, '.collections')]
 
-from harness import ansible_env  # noqa: E402
+from harness import ansible_env, remove_podman_secrets  # noqa: E402
 
 
 class Env(object):
@@ -89,14 +89,6 @@ class Env(object):
 
     def best(self, repeat, playbook, *extra):
         return min(self.run(playbook, *extra) for _attempt in range(repeat))
-
-
-def remove_podman_secrets(prefix):
-    names = subprocess.run(['podman', 'secret', 'ls', '--format', '{{.Name}}'], capture_output=True, text=True,
-                           env=ansible_env(), check=False).stdout.split()
-    mine = [n for n in names if n.startswith(prefix)]
-    if mine:
-        subprocess.run(['podman', 'secret', 'rm'] + mine, capture_output=True, env=ansible_env(), check=False)
 
 
 def slope(points):
