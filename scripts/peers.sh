@@ -14,6 +14,10 @@ DEST="$ROOT/.state/peers"
 PY=${PYTHON:-python3}
 
 stamp="$DEST/.ready-$(echo "$SPEC" | sha256sum | cut -c1-16)"
+# Two test workers may ask at once: the second waits for the first to finish building.
+mkdir -p "$ROOT/.state"
+exec 9>"$ROOT/.state/peers.lock"
+flock 9
 if [ -f "$stamp" ]; then echo "$DEST"; exit 0; fi
 
 mkdir -p "$CACHE/sdist"
