@@ -11,14 +11,13 @@ times faster.
 import argparse
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path[:0] = [os.path.join(ROOT, 'tests', 'integration'), os.path.join(ROOT, '.collections')]
 
-from harness import ansible_env, new_secret, run_playbook  # noqa: E402
+from harness import new_secret, remove_podman_secrets, run_playbook  # noqa: E402
 
 MODULE = 'turnkey.secrets.podman_secret'
 
@@ -51,17 +50,12 @@ def main():
     args = parser.parse_args()
     prefix = 'tkbench%s_' % secrets.token_hex(3)
     values = {'%s_%d' % (phase, i): new_secret() for phase in ('create', 'rotate') for i in range(args.count)}
-    env = ansible_env()
     try:
         with tempfile.TemporaryDirectory(prefix='turnkey-bench.') as tmp:
             result = run_playbook(tmp, tasks=tasks(args.count), secret_vars=values, extra_vars={'prefix': prefix},
                                   verbosity=0, diff=False)
     finally:
-        names = subprocess.run(['podman', 'secret', 'ls', '--format', '{{.Name}}'], env=env,
-                               capture_output=True, text=True, check=False).stdout.split()
-        mine = [n for n in names if n.startswith(prefix)]
-        if mine:
-            subprocess.run(['podman', 'secret', 'rm'] + mine, env=env, capture_output=True, check=False)
+        remove_podman_secrets(prefix)
     for form in ('list', 'loop'):
         for phase in ('create', 'rotate'):
             outcome = result.task('%s %s' % (form, phase))

@@ -12,7 +12,16 @@ Hashing:
   passlib fork): the SHA-crypt specification has many easy-to-get-wrong steps, and libpass
   ships a pure Python implementation that does not need the ``crypt`` module (removed in
   Python 3.13);
-* ``{SHA}`` is verified (read-only, it is unsalted; it is never written).
+* ``md5_crypt`` (``$1$``): the same algorithm as ``$apr1$`` with another magic string;
+* for migrating old files only (each use warns): ``des_crypt`` (libpass; 8 characters at
+  most), ``ldap_sha1`` (``{SHA}``, unsalted) and ``plaintext``;
+* community.general.htpasswd's (passlib's) aliases: ``portable_apache_24``, ``portable``,
+  ``host_apache_24``, ``host`` and ``linux_apache_24`` are bcrypt, ``portable_apache_22``
+  is ``apr_md5_crypt``.
+
+With no ``hash_scheme`` (community.general's default, ``apr_md5_crypt``, for new users)
+an existing user whose password verifies is left alone whatever its scheme, and a user
+whose password changes keeps the scheme of its stored hash where it can be written.
 
 A user is left alone when the given password verifies against its stored hash and the
 hash already uses the wanted scheme: salted output is never compared.  Each user costs
@@ -41,6 +50,15 @@ except ImportError:
     _bcrypt_lib = None
 
 SCHEMES = ('bcrypt', 'apr_md5_crypt', 'sha512_crypt', 'sha256_crypt')
+# Written only to migrate old files: unsalted, or DES with its 8-character limit.
+MIGRATION_SCHEMES = ('des_crypt', 'ldap_sha1', 'plaintext')
+# What passlib's HtpasswdFile (community.general.htpasswd) resolves these names to while bcrypt is there.
+ALIASES = {'portable_apache_24': 'bcrypt', 'portable': 'bcrypt', 'host_apache_24': 'bcrypt', 'host': 'bcrypt',
+           'linux_apache_24': 'bcrypt', 'portable_apache_22': 'apr_md5_crypt'}
+ALL_SCHEMES = SCHEMES + ('md5_crypt',) + MIGRATION_SCHEMES + tuple(sorted(ALIASES))
+# community.general.htpasswd's default, for a drop-in; bcrypt is the recommended choice.
+DEFAULT_SCHEME = 'apr_md5_crypt'
+DES_MAX_BYTES = 8
 
 # nginx runs crypt() for every request, in its event loop: the cost is paid per request and
 # blocks the worker meanwhile.  Measured with nginx 1.22 / libxcrypt on one core: cost 5
@@ -65,13 +83,25 @@ def identify(hashed):
         return 'bcrypt', int(cost) if cost.isdigit() else None
     if hashed.startswith('$apr1$'):
         return 'apr_md5_crypt', None
+    if hashed.startswith('$1$'):
+        return 'md5_crypt', None
     if hashed.startswith('$6$'):
         return 'sha512_crypt', None
     if hashed.startswith('$5$'):
         return 'sha256_crypt', None
     if hashed.startswith('{SHA}'):
         return 'ldap_sha1', None
+    if len(hashed) == 13 and all(ch in _ITOA64 for ch in hashed):
+        return 'des_crypt', None
     return None, None
+
+
+def canonical(scheme):
+    """The scheme a ``hash_scheme`` value writes (aliases resolved; None stays None)."""
+    if scheme in ALIASES:
+        # passlib falls back to apr_md5_crypt when bcrypt is missing; here bcrypt is a requirement.
+        return ALIASES[scheme]
+    return scheme
 
 
 def _need(lib, name, scheme):
@@ -97,10 +127,10 @@ def _b64_24bit(value, chars):
     return ''.join(out)
 
 
-def apr1(password, salt):
-    """Apache's MD5-based crypt (``$apr1$``), as in APR's apr_md5_encode()."""
+def apr1(password, salt, magic=b'$apr1$'):
+    """Apache's MD5-based crypt (``$apr1$``), as in APR's apr_md5_encode(); ``$1$`` is md5_crypt."""
     salt = salt[:8]
-    pw, salt_b, magic = password, salt.encode('ascii'), b'$apr1$'
+    pw, salt_b = password, salt.encode('ascii')
     ctx = hashlib.md5(pw + magic + salt_b)  # noqa: S324 - the algorithm is defined on MD5
     alt = hashlib.md5(pw + salt_b + pw).digest()  # noqa: S324
     for left in range(len(pw), 0, -16):
@@ -120,7 +150,7 @@ def apr1(password, salt):
         final = step.digest()
     encoded = ''.join(_b64_24bit(final[a] << 16 | final[b] << 8 | final[c], 4)
                       for a, b, c in ((0, 6, 12), (1, 7, 13), (2, 8, 14), (3, 9, 15), (4, 10, 5)))
-    return '$apr1$%s$%s%s' % (salt, encoded, _b64_24bit(final[11], 2))
+    return '%s%s$%s%s' % (magic.decode('ascii'), salt, encoded, _b64_24bit(final[11], 2))
 
 
 def hash_password(password, scheme, bcrypt_rounds=DEFAULT_BCRYPT_ROUNDS):
@@ -130,8 +160,15 @@ def hash_password(password, scheme, bcrypt_rounds=DEFAULT_BCRYPT_ROUNDS):
         lib = _need(_bcrypt_lib, 'bcrypt', scheme)
         hashed = lib.hashpw(pw, lib.gensalt(bcrypt_rounds, prefix=b'2b')).decode('ascii')
         return '$2y$' + hashed[4:]
-    if scheme == 'apr_md5_crypt':
-        return apr1(pw, ''.join(secrets.choice(_ITOA64) for _dummy in range(8)))
+    if scheme in ('apr_md5_crypt', 'md5_crypt'):
+        return apr1(pw, ''.join(secrets.choice(_ITOA64) for _dummy in range(8)),
+                    b'$apr1$' if scheme == 'apr_md5_crypt' else b'$1$')
+    if scheme == 'ldap_sha1':
+        return '{SHA}' + base64.b64encode(hashlib.sha1(pw).digest()).decode('ascii')  # noqa: S324 - asked for
+    if scheme == 'plaintext':
+        return password
+    if scheme == 'des_crypt':
+        return _sha_crypt(scheme).hash(password)
     return _sha_crypt(scheme).using(rounds=SHA_CRYPT_ROUNDS).hash(password)
 
 
@@ -143,10 +180,10 @@ def verify(password, hashed):
         if scheme == 'bcrypt':
             lib = _need(_bcrypt_lib, 'bcrypt', scheme)
             return lib.checkpw(pw, ('$2b$' + hashed[4:]).encode('ascii'))
-        if scheme == 'apr_md5_crypt':
+        if scheme in ('apr_md5_crypt', 'md5_crypt'):
             parts = hashed.split('$')
-            return len(parts) == 4 and hmac.compare_digest(apr1(pw, parts[2]), hashed)
-        if scheme in ('sha512_crypt', 'sha256_crypt'):
+            return len(parts) == 4 and hmac.compare_digest(apr1(pw, parts[2], ('$%s$' % parts[1]).encode()), hashed)
+        if scheme in ('sha512_crypt', 'sha256_crypt', 'des_crypt'):
             return _sha_crypt(scheme).verify(password, hashed)
         if scheme == 'ldap_sha1':
             digest = base64.b64encode(hashlib.sha1(pw).digest()).decode('ascii')  # noqa: S324 - read-only legacy
@@ -226,10 +263,11 @@ def wanted_users(params):
             raise InputError('the password of user %r contains a line break (newline or carriage return), which '
                              'cannot be typed at a basic-auth prompt and breaks the file on some readers; '
                              'use a password without line breaks' % user['name'])
-        if params['hash_scheme'] == 'bcrypt' and len(password.encode('utf-8')) > BCRYPT_MAX_BYTES:
-            raise InputError('the password of user %r is %d bytes long; bcrypt uses at most %d bytes and would '
+        limit = {'bcrypt': BCRYPT_MAX_BYTES, 'des_crypt': DES_MAX_BYTES}.get(canonical(params.get('hash_scheme')))
+        if limit and len(password.encode('utf-8')) > limit:
+            raise InputError('the password of user %r is %d bytes long; %s uses at most %d bytes and would '
                              'ignore the rest: use a shorter password or another hash_scheme'
-                             % (user['name'], len(password.encode('utf-8')), BCRYPT_MAX_BYTES))
+                             % (user['name'], len(password.encode('utf-8')), canonical(params['hash_scheme']), limit))
     return users
 
 
@@ -252,9 +290,13 @@ def _run_parallel(calls):
 def plan(entries, users, scheme, bcrypt_rounds=None, only_on_create=False, check_mode=False):
     """Apply ``users`` to ``entries`` in place; returns one report dict per user.
 
-    ``bcrypt_rounds`` None accepts bcrypt hashes of any cost (files from ``htpasswd -B``
-    stay untouched); an explicit value also rehashes bcrypt hashes of another cost.
+    ``scheme`` None (no ``hash_scheme`` given) keeps any stored hash the password verifies
+    against, and a changed password keeps the stored scheme unless it is a migration one;
+    new users get DEFAULT_SCHEME.  ``bcrypt_rounds`` None accepts bcrypt hashes of any cost
+    (files from ``htpasswd -B`` stay untouched); an explicit value also rehashes bcrypt
+    hashes of another cost.
     """
+    scheme = canonical(scheme)
     rounds = DEFAULT_BCRYPT_ROUNDS if bcrypt_rounds is None else bcrypt_rounds
     reports, calls, pending = [], [], []
     for user in users:
@@ -282,20 +324,27 @@ def plan(entries, users, scheme, bcrypt_rounds=None, only_on_create=False, check
             # The placeholder stays in check mode, where nothing is hashed.
             entry = Entry('', name, NEW, '', '\n')
             entries.append(entry)
-            calls.append((_job, (user['password'], None, scheme, rounds, not check_mode)))
+            calls.append((_job, (user['password'], None, scheme or DEFAULT_SCHEME, rounds, not check_mode)))
             pending.append((report, entry, None))
             continue
         if user['password'] is None or only_on_create:
             continue
         entry = lines[0]
         stored_scheme, cost = identify(entry.hashed)
-        if stored_scheme != scheme:
+        write = scheme
+        if scheme is None:
+            write = stored_scheme if stored_scheme in SCHEMES + ('md5_crypt',) else DEFAULT_SCHEME
+        if scheme == 'plaintext':
+            if hmac.compare_digest(entry.hashed.encode('utf-8'), user['password'].encode('utf-8')):
+                continue
+            change, stored = 'password' if stored_scheme is None else 'scheme', None
+        elif scheme is not None and stored_scheme != scheme:
             change, stored = 'scheme', None
-        elif scheme == 'bcrypt' and bcrypt_rounds is not None and cost != bcrypt_rounds:
+        elif write == 'bcrypt' == stored_scheme and bcrypt_rounds is not None and cost != bcrypt_rounds:
             change, stored = 'rounds', None
         else:
             change, stored = 'password', entry.hashed
-        calls.append((_job, (user['password'], stored, scheme, rounds, not check_mode)))
+        calls.append((_job, (user['password'], stored, write, rounds, not check_mode)))
         pending.append((report, entry, change))
 
     for (report, entry, change), new_hash in zip(pending, _run_parallel(calls)):
@@ -315,6 +364,21 @@ def _diff_text(entries, reports=None):
         if report['changed'] and report['state'] == 'present':
             marks[report['name']] = NEW if report['action'] == 'added' else CHANGED
     return ''.join('%s:%s\n' % (e.name, marks.get(e.name, HIDDEN)) for e in entries if e.name is not None)
+
+
+_MIGRATION_RISK = {
+    'des_crypt': 'DES crypt uses only the first 8 characters and is cracked in hours',
+    'ldap_sha1': 'an unsalted SHA-1 is cracked by a fast offline search',
+    'plaintext': 'the file holds the passwords themselves',
+}
+
+
+def scheme_warnings(scheme):
+    risk = _MIGRATION_RISK.get(canonical(scheme))
+    if risk is None:
+        return []
+    return ['hash_scheme %s is meant for migrating old files only: %s. Use hash_scheme: bcrypt (recommended) '
+            'or apr_md5_crypt' % (scheme, risk)]
 
 
 def manage(params, check_mode=False, want_diff=False):
@@ -350,9 +414,10 @@ def _manage(target, params, users, bcrypt_rounds, check_mode, want_diff):
         raise InputError('%s does not exist and create is false; create the file or set create: true' % path)
 
     only_on_create = params.get('update_password') == 'on_create'  # noqa: S105 - a choice, not a password
-    reports = plan(entries, users, params['hash_scheme'], bcrypt_rounds, only_on_create, check_mode)
+    reports = plan(entries, users, params.get('hash_scheme'), bcrypt_rounds, only_on_create, check_mode)
     result = dict(changed=False, path=path, users=reports,
-                  bcrypt_rounds=DEFAULT_BCRYPT_ROUNDS if bcrypt_rounds is None else bcrypt_rounds)
+                  bcrypt_rounds=DEFAULT_BCRYPT_ROUNDS if bcrypt_rounds is None else bcrypt_rounds,
+                  warnings=scheme_warnings(params.get('hash_scheme')))
     if params.get('users') is None:
         result['user'] = reports[0]
     counts = {}

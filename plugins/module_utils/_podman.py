@@ -434,35 +434,87 @@ class Applier(object):
     def _remove(self, name):
         self._in_use_retry(name, lambda: self.podman.remove(name))
 
-    def apply(self, want, plan):
-        action = plan['action']
-        if action == 'removed':
-            self._remove(want.name)
-            return
-        digest = None
-        if not self.podman.showsecret:
-            digest = plan.get('digest') or _redact.kdf_digest(want.data)
-        pending = pending_name(want.name)
-        if pending in self.leftovers:
-            self.podman.remove(pending, check=False)
-        if action == 'created':
-            self.podman.create(want.name, want, digest)
-            return
-        if self.podman.showsecret:
-            self._in_use_retry(want.name, lambda: self.podman.create(want.name, want, digest, replace=True))
-            return
-        self.podman.create(pending, want, digest)
-        try:
-            self._remove(want.name)
-        except TurnkeyError:
-            self.podman.remove(pending, check=False)
-            raise
-        try:
-            self.podman.create(want.name, want, digest)
-        except CommandError as exc:
-            raise CommandError('secret %s was removed but creating it again failed (%s); its new value is kept in '
-                               'secret %s: fix the cause and run again' % (want.name, exc.msg, pending), rc=exc.rc) from None
-        self.podman.remove(pending, check=False)
+    def _remove_many(self, ids):
+        """Remove the secrets of ``ids`` (name -> ID) in one podman call; returns the names it left.
+
+        podman removes every secret it can and prints each removed ID; the rest (in use,
+        gone meanwhile) are then removed one by one, where in-use handling applies.
+        """
+        if not ids:
+            return []
+        gone = set(self.podman('secret', 'rm', *sorted(ids), check=False).stdout.split())
+        return [name for name, sid in sorted(ids.items()) if sid not in gone]
+
+    def apply_all(self, pairs, existing):
+        """Apply every ``(want, plan)``; returns ``[(name, message)]`` of those that failed.
+
+        Without ``--replace`` (podman < 4.7) an update is: new value under the pending name,
+        old secret removed, new one created, pending removed.  The creates run on a few
+        threads and the removals of all secrets go in one podman call per step.
+        """
+        failures = []
+
+        def guarded(func):
+            def run(pair):
+                try:
+                    func(*pair)
+                except TurnkeyError as exc:
+                    failures.append((getattr(pair[0], 'name', pair[0]), exc.msg))
+                    return False
+                return True
+            return run
+
+        def digest_of(want, plan):
+            if self.podman.showsecret:
+                return None
+            return plan.get('digest') or _redact.kdf_digest(want.data)
+
+        stale = sorted(self.leftovers & {pending_name(w.name) for w, p in pairs if p['action'] != 'removed'})
+        if stale:
+            self.podman('secret', 'rm', *stale, check=False)
+        swaps = [(w, p) for w, p in pairs if p['action'] == 'updated' and not self.podman.showsecret]
+
+        def stage(want, plan):
+            plan['digest'] = digest_of(want, plan)
+            self.podman.create(pending_name(want.name), want, plan['digest'])
+
+        staged = {pair[0].name for pair, ok in zip(swaps, _parallel(guarded(stage), swaps)) if ok}
+        removing = dict((w.name, existing[w.name]['id']) for w, p in pairs if p['action'] == 'removed' or w.name in staged)
+        left = self._remove_many(removing)
+
+        def remove_one(name, action):
+            try:
+                self._remove(name)
+            except TurnkeyError:
+                if action == 'updated':
+                    self.podman.remove(pending_name(name), check=False)
+                raise
+
+        actions = dict((w.name, p['action']) for w, p in pairs)
+        unremoved = {name for name, ok in zip(left, _parallel(guarded(remove_one), [(n, actions[n]) for n in left]))
+                     if not ok}
+
+        def finish(want, plan):
+            if plan['action'] == 'created':
+                self.podman.create(want.name, want, digest_of(want, plan))
+            elif self.podman.showsecret:
+                self._in_use_retry(want.name, lambda: self.podman.create(want.name, want, None, replace=True))
+            else:
+                try:
+                    self.podman.create(want.name, want, plan['digest'])
+                except CommandError as exc:
+                    raise CommandError('secret %s was removed but creating it again failed (%s); its new value is '
+                                       'kept in secret %s: fix the cause and run again'
+                                       % (want.name, exc.msg, pending_name(want.name)), rc=exc.rc) from None
+
+        finishing = [(w, p) for w, p in pairs if p['action'] == 'created' or (
+            p['action'] == 'updated' and (self.podman.showsecret or w.name in staged) and w.name not in unremoved)]
+        done = {pair[0].name for pair, ok in zip(finishing, _parallel(guarded(finish), finishing)) if ok}
+        if done & staged:
+            self.podman('secret', 'rm', *sorted(pending_name(name) for name in done & staged), check=False)
+        order = dict((w.name, index) for index, (w, _p) in enumerate(pairs))
+        failures.sort(key=lambda failure: order[failure[0]])
+        return failures
 
 
 # --------------------------------------------------------------------------- consumers
@@ -617,15 +669,7 @@ def manage(params, check_mode=False, runner=None, sink=None, warn=None):
         return _finish(params, result, warnings, warn)
 
     applier = Applier(podman, consumers_of, params.get('recreate_consumers'), pending & set(existing))
-
-    def apply_one(pair):
-        try:
-            applier.apply(*pair)
-        except TurnkeyError as exc:
-            return pair[0].name, exc.msg
-        return None
-
-    failures = [f for f in _parallel(apply_one, changing) if f]
+    failures = applier.apply_all(changing, existing)
     failed = {failure[0] for failure in failures}
     now = podman.secrets({pair[0].name for pair in changing}) if changing else {}
     for entry in results:

@@ -21,6 +21,12 @@ import os
 import secrets as _secrets
 from urllib.parse import quote, quote_plus
 
+try:
+    from cryptography.hazmat.primitives import hashes as _hashes
+    from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC as _PBKDF2HMAC
+except ImportError:
+    _PBKDF2HMAC = None
+
 CHANGED = '<changed>'
 UNCHANGED = '<unchanged>'
 NEW = '<new>'
@@ -97,11 +103,19 @@ def fingerprint(value):
     return hmac.new(_RUN_KEY, _as_bytes(value), hashlib.sha256).hexdigest()[:16]
 
 
+def _pbkdf2_sha256(value, salt, iterations):
+    # cryptography's PBKDF2 is about twice as fast as hashlib's and runs outside the GIL, so the
+    # list forms' threads derive on every core; hashlib's gives the same bytes where it is missing.
+    if _PBKDF2HMAC is not None:
+        return _PBKDF2HMAC(algorithm=_hashes.SHA256(), length=32, salt=salt, iterations=iterations).derive(value)
+    return hashlib.pbkdf2_hmac('sha256', value, salt, iterations)
+
+
 def kdf_digest(value, salt=None, iterations=KDF_ITERATIONS):
     """Salted slow digest: ``pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>``."""
     if salt is None:
         salt = os.urandom(16)
-    dk = hashlib.pbkdf2_hmac('sha256', _as_bytes(value), salt, iterations)
+    dk = _pbkdf2_sha256(_as_bytes(value), salt, iterations)
     return '%s$%d$%s$%s' % (
         KDF_NAME, iterations,
         base64.b64encode(salt).decode('ascii'), base64.b64encode(dk).decode('ascii'))
@@ -120,5 +134,6 @@ def kdf_verify(value, digest):
         expected = base64.b64decode(expected, validate=True)
     except (AttributeError, ValueError, TypeError):
         return False
-    dk = hashlib.pbkdf2_hmac('sha256', _as_bytes(value), salt, iterations)
-    return hmac.compare_digest(dk, expected)
+    if len(expected) != 32:
+        return False
+    return hmac.compare_digest(_pbkdf2_sha256(_as_bytes(value), salt, iterations), expected)

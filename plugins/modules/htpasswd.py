@@ -15,9 +15,9 @@ description:
     Apache C(AuthUserFile). The options are a superset of M(community.general.htpasswd).
   - Needs neither passlib 1.7 (broken with bcrypt 5) nor the C(crypt) module (removed in Python 3.13).
   - A user is left alone when the given password verifies against its stored hash and that hash
-    already uses O(hash_scheme); salted output is never compared. A hash of another scheme (for
-    example C($apr1$) when O(hash_scheme=bcrypt)), or of a format this module cannot verify
-    (DES, C($y$), C({SSHA}), plain text), is replaced by a new hash of the password.
+    already uses O(hash_scheme) (any scheme when O(hash_scheme) is omitted); salted output is never
+    compared. A hash of another scheme (for example C($apr1$) when O(hash_scheme=bcrypt)), or of a
+    format this module cannot verify (C($y$), C({SSHA})), is replaced by a new hash of the password.
   - Each user costs at most one verification and one hash per run. The users of O(users) are
     verified and hashed in parallel, one thread per CPU core (bcrypt runs outside the Python lock).
   - Other users, their order, comment lines, blank lines and extra C(:field) columns are kept byte
@@ -69,16 +69,25 @@ options:
         choices: [present, absent]
   hash_scheme:
     description:
-      - Scheme of the hashes written.
+      - Scheme of the hashes written. V(bcrypt) is recommended.
+      - When omitted, as in M(community.general.htpasswd), new users get V(apr_md5_crypt) (that module's
+        default), and existing users are not rehashed - a stored hash of any scheme that the password
+        verifies against is kept, and a user whose password changes keeps the scheme of the stored hash
+        (V(apr_md5_crypt) instead when that was V(md5_crypt), V(des_crypt), V(ldap_sha1), plain text or unknown).
+        A playbook moved from M(community.general.htpasswd) therefore rewrites no user on its first run.
+      - When given, a stored hash of another scheme is replaced by a new hash of the password (RV(users[].changes)
+        says C(scheme)).
       - V(bcrypt) is written as C($2y$), the prefix Apache tools write; nginx accepts it through libxcrypt.
-      - V(apr_md5_crypt) is C($apr1$) (Apache's default, computed here in pure Python).
+      - V(apr_md5_crypt) is C($apr1$) (Apache's default), V(md5_crypt) is C($1$); both computed in pure Python.
       - V(sha512_crypt) and V(sha256_crypt) are C($6$) and C($5$) with 5000 rounds (the crypt(3) and
         Apache C(htpasswd -5)/C(-2) default); they need libpass.
-      - Unlike M(community.general.htpasswd), whose default is V(apr_md5_crypt), the default is V(bcrypt),
-        so a file written by that module is rehashed once.
+      - V(portable_apache_24), V(portable), V(host_apache_24), V(host) and V(linux_apache_24) are V(bcrypt), and
+        V(portable_apache_22) is V(apr_md5_crypt), as passlib's C(HtpasswdFile) resolves them.
+      - V(des_crypt) (needs libpass; passwords of at most 8 bytes), V(ldap_sha1) (C({SHA}), unsalted) and V(plaintext)
+        exist to migrate old files only; each use warns. nginx and Apache on Linux do not accept plain text.
     type: str
-    default: bcrypt
-    choices: [bcrypt, apr_md5_crypt, sha512_crypt, sha256_crypt]
+    choices: [bcrypt, apr_md5_crypt, sha512_crypt, sha256_crypt, md5_crypt, des_crypt, ldap_sha1, plaintext,
+              host, host_apache_24, linux_apache_24, portable, portable_apache_22, portable_apache_24]
     aliases: [crypt_scheme]
   bcrypt_rounds:
     description:
@@ -88,7 +97,7 @@ options:
         V(10), is OWASP's minimum and keeps a page load of a dozen requests near one second of CPU.
         Generated passwords (128 bits or more) do not need a higher cost.
       - When omitted, stored bcrypt hashes of any cost are accepted (files from C(htpasswd -B), cost 5,
-        are left alone) and new hashes use cost 10. When set, stored bcrypt hashes of another cost are
+        are left alone) and new bcrypt hashes use cost 10. When set, stored bcrypt hashes of another cost are
         rehashed.
     type: int
   state:
@@ -168,11 +177,12 @@ requirements:
 '''
 
 EXAMPLES = r'''
-- name: Dashboard user for nginx (drop-in for community.general.htpasswd)
+- name: Dashboard user for nginx (drop-in for community.general.htpasswd, with the recommended bcrypt)
   turnkey.secrets.htpasswd:
     path: /etc/nginx/htpasswd
     name: admin
     password: "{{ vault_dashboard_password }}"
+    hash_scheme: bcrypt
     owner: root
     group: www-data
     mode: "0640"
@@ -187,6 +197,7 @@ EXAMPLES = r'''
         password: "{{ vault_oncall_password }}"
       - name: former_trader
         state: absent
+    hash_scheme: bcrypt
     backup: true
   register: htpasswd_result
 
@@ -195,6 +206,7 @@ EXAMPLES = r'''
     path: /etc/nginx/htpasswd
     name: viewer
     password: "{{ vault_viewer_password }}"
+    hash_scheme: bcrypt
     update_password: on_create
 
 - name: Apache-compatible file with SHA-512 crypt hashes
@@ -266,13 +278,15 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
-from ansible_collections.turnkey.secrets.plugins.module_utils._htpasswd import SCHEMES, manage
+from ansible_collections.turnkey.secrets.plugins.module_utils._htpasswd import ALL_SCHEMES, manage
 
 STATES = ['present', 'absent']
 
 
 def work(module):
     result = manage(module.params, check_mode=module.check_mode, want_diff=module._diff)
+    for warning in result.pop('warnings'):
+        module.warn(warning)
     path = result['path']
     if os.path.exists(path):
         # SELinux context and attributes; owner, group and mode (octal or symbolic) were set by the write.
@@ -292,10 +306,11 @@ def main():
                 password=dict(type='str', no_log=True),
                 state=dict(type='str', choices=STATES),
             )),
-            hash_scheme=dict(type='str', default='bcrypt', choices=list(SCHEMES), aliases=['crypt_scheme']),
+            # No default: without one, stored hashes of any scheme are kept (see _htpasswd.plan).
+            hash_scheme=dict(type='str', choices=list(ALL_SCHEMES), aliases=['crypt_scheme']),
             bcrypt_rounds=dict(type='int'),
             state=dict(type='str', default='present', choices=STATES),
-            update_password=dict(type='str', default='always', choices=['always', 'on_create']),
+            update_password=dict(type='str', default='always', choices=['always', 'on_create'], no_log=False),
             create=dict(type='bool', default=True),
             backup=dict(type='bool', default=False),
             follow=dict(type='bool', default=False),

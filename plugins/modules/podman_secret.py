@@ -21,8 +21,10 @@ description:
     label C(turnkey.secrets.digest), a PBKDF2-SHA256 digest of the data with a random 16-byte salt
     and 120000 iterations. Neither the plaintext nor a fast unsalted hash is stored. The salt makes
     every digest unique, so equal secrets cannot be spotted and precomputed tables do not help; the
-    iterations make each guess about 50 ms of CPU, so reading the labels does not let anyone test
-    guesses cheaply the way an unsalted SHA-256 would.
+    iterations make each guess cost 120000 HMAC-SHA256 computations, so reading the labels does not let
+    anyone test guesses cheaply the way an unsalted SHA-256 would. The digest is computed with the
+    C(cryptography) library when it is installed (outside the Python lock, so the list form uses every
+    core), else with Python's C(hashlib); both give the same digest.
   - A secret that exists without that label (created by hand or by another module) cannot be verified
     on podman older than 4.7. It is left as is, with a warning, unless O(force=true) or its labels or
     driver differ; after one replacement changes are detected.
@@ -132,7 +134,8 @@ options:
     elements: str
   secrets:
     description:
-      - Several secrets handled in one call (one podman listing, parallel verification and changes).
+      - Several secrets handled in one call (one podman listing, parallel verification and changes, the
+        removals of a replacement in one podman call per step).
       - Each item takes the per-secret options; O(state), O(driver), O(driver_opts), O(labels),
         O(force) and O(skip_existing) given at the top level are defaults for the items.
       - Mutually exclusive with O(name), O(data), O(path), O(env), O(consumers) and O(units).

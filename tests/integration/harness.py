@@ -261,9 +261,17 @@ class Podman(object):
         mine = [n for n in names if n.startswith(self.prefix)]
         if mine:
             self('rm', '-f', '-t', '0', *mine, check=False)
-        for line in self('secret', 'ls', '--format', '{{.Name}}', check=False).stdout.decode().split():
-            if line.startswith(self.prefix):
-                self('secret', 'rm', line, check=False)
+        remove_podman_secrets(self.prefix)
+
+
+def remove_podman_secrets(prefix):
+    """Remove every podman secret whose name starts with ``prefix`` (a test's or benchmark's own)."""
+    env = ansible_env()
+    names = subprocess.run(['podman', 'secret', 'ls', '--format', '{{.Name}}'], env=env, capture_output=True,
+                           text=True, check=False).stdout.split()
+    mine = [n for n in names if n.startswith(prefix)]
+    if mine:
+        subprocess.run(['podman', 'secret', 'rm'] + mine, env=env, capture_output=True, check=False)
 
 
 # --------------------------------------------------------------------------- nginx

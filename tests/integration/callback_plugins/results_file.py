@@ -6,6 +6,7 @@ file is leak-checked like the output.
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -23,6 +24,13 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = 'results_file'
     CALLBACK_NEEDS_ENABLED = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._task_started = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started = time.time()
+
     def _write(self, result, status):
         path = os.environ.get('TURNKEY_TEST_RESULTS')
         if not path:
@@ -36,6 +44,9 @@ class CallbackModule(CallbackBase):
             'failed': status in ('failed', 'unreachable'),
             'skipped': status == 'skipped',
             'result': json.loads(json.dumps(res, default=str)),
+            # Wall clock of the task (benchmarks): from its start to this result.
+            'started': self._task_started,
+            'ended': time.time(),
         }
         with open(path, 'a') as handle:
             handle.write(json.dumps(record) + '\n')

@@ -88,7 +88,7 @@ def test_files_written_by_apache_are_verified_not_rewritten(tmp_path, playbook, 
     # {SHA} is read-only: asking for bcrypt rehashes it; a new password for an apr1 user is set.
     values['rotated'] = new_secret()
     changed = playbook(secret_vars=values, leak_check=stored, tasks=[
-        task('sha1 to bcrypt', path=str(path), name='user_sha1', password='{{ pw_sha1 }}'),
+        task('sha1 to bcrypt', path=str(path), name='user_sha1', password='{{ pw_sha1 }}', hash_scheme='bcrypt'),
         task('rotate apr1', path=str(path), name='user_apr_md5_crypt', password='{{ rotated }}',
              hash_scheme='apr_md5_crypt')])
     assert changed.task('sha1 to bcrypt')['result']['user']['changes'] == ['scheme']
@@ -104,6 +104,62 @@ def test_files_written_by_apache_are_verified_not_rewritten(tmp_path, playbook, 
     assert lines[0] == '# written by Apache htpasswd'
     assert [line.split(':')[0] for line in lines[1:]] == ['user_' + s for s in flags]
     assert lines[5].startswith('user_sha1:$2y$10$')
+
+
+# community.general.htpasswd's other hash_scheme values: what each writes, and who accepts it.
+DROP_IN = {'md5_crypt': '$1$', 'des_crypt': '', 'ldap_sha1': '{SHA}', 'plaintext': '', 'portable_apache_24': '$2y$',
+           'portable': '$2y$', 'host_apache_24': '$2y$', 'portable_apache_22': '$apr1$'}
+MIGRATION = ('des_crypt', 'ldap_sha1', 'plaintext')
+
+
+def test_drop_in_schemes_are_verified_by_nginx_and_apache(tmp_path, playbook, nginx_factory):
+    files = {s: tmp_path / ('%s.htpasswd' % s) for s in DROP_IN}
+    values = {'%s_%s' % (k, s): new_secret(6) for s in DROP_IN for k in ('old', 'new')}  # 8 chars: DES keeps 8
+
+    def tasks(phase):
+        return [task(s, path=str(files[s]), name='admin', password='{{ %s_%s }}' % (phase, s), hash_scheme=s)
+                for s in DROP_IN]
+
+    first = playbook(secret_vars=values, tasks=tasks('old'))
+    assert all(first.task(s)['changed'] for s in DROP_IN)
+    assert 'did not set no_log' not in first.output
+    for s in DROP_IN:
+        warned = 'migrating old files only' in json.dumps(first.task(s)['result'].get('warnings', []))
+        assert warned == (s in MIGRATION), s
+    again = playbook(secret_vars=values, tasks=tasks('old'), leak_check=[h for f in files.values() for h in hashes(f)])
+    assert not again.changed, again.changed_tasks()
+    servers = {s: nginx_factory(files[s]) for s in DROP_IN if s != 'plaintext'}
+    for s, prefix in DROP_IN.items():
+        stored = hashes(files[s])[0]
+        assert stored.startswith(prefix), s
+        if s == 'plaintext':
+            # Neither nginx nor Apache on Linux reads plain text: the value is all there is to check.
+            assert stored == values['old_plaintext']
+            continue
+        if s == 'des_crypt':
+            assert len(stored) == 13
+        assert servers[s].status('admin', values['old_' + s]) == 200, s
+        assert servers[s].status('admin', values['new_' + s]) == 401, s
+        assert apache_verify(files[s], 'admin', values['old_' + s]), s
+    rotated = playbook(secret_vars=values, tasks=tasks('new'))
+    assert all(rotated.task(s)['result']['user']['changes'] == ['password'] for s in DROP_IN)
+    for s, server in servers.items():
+        assert server.status('admin', values['new_' + s]) == 200, s
+        assert apache_verify(files[s], 'admin', values['new_' + s]) and not apache_verify(files[s], 'admin', values['old_' + s])
+
+
+def test_without_hash_scheme_new_users_get_apr1_and_nobody_is_rehashed(tmp_path, playbook, nginx_factory):
+    path = tmp_path / 'mixed.htpasswd'
+    values = {k: new_secret() for k in ('b', 's', 'n')}
+    apache_add(path, 'bcrypt_user', values['b'], '-c', '-B', '-C', '5')
+    apache_add(path, 'sha_user', values['s'], '-s')
+    before = file_identity(path)
+    users = [{'name': 'bcrypt_user', 'password': '{{ b }}'}, {'name': 'sha_user', 'password': '{{ s }}'}]
+    same = playbook(secret_vars=values, leak_check=hashes(path), tasks=[task('same', path=str(path), users=users)])
+    assert not same.changed and file_identity(path) == before
+    added = playbook(secret_vars=values, tasks=[task('add', path=str(path), name='new_user', password='{{ n }}')])
+    assert added.changed and hashes(path)[2].startswith('$apr1$')
+    assert nginx_factory(path).status('new_user', values['n']) == 200 and apache_verify(path, 'new_user', values['n'])
 
 
 def test_list_form_diff_backup_and_nginx_permissions(tmp_path, playbook):
@@ -149,7 +205,7 @@ def test_bad_input_fails_with_a_clear_message_and_changes_nothing(tmp_path, play
         'corrupt line': dict(path=str(corrupt), name='admin', password='{{ pw }}'),
         'directory': dict(path=str(tmp_path), name='admin', password='{{ pw }}'),
         'missing directory': dict(path=str(tmp_path / 'nowhere' / 'htpasswd'), name='admin', password='{{ pw }}'),
-        'too long for bcrypt': dict(path=str(good), name='admin', password='{{ long }}'),
+        'too long for bcrypt': dict(path=str(good), name='admin', password='{{ long }}', hash_scheme='bcrypt'),
     }
     expected = {
         'colon in name': "contains \":\" or a control character",

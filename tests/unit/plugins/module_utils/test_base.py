@@ -140,6 +140,15 @@ def test_kdf_digest_is_salted_and_verifies():
         assert not _redact.kdf_verify('value', broken)
 
 
+def test_kdf_hashlib_fallback_gives_the_same_digest(monkeypatch):
+    made = _redact.kdf_digest('value', iterations=1000)
+    monkeypatch.setattr(_redact, '_PBKDF2HMAC', None)
+    assert _redact.kdf_verify('value', made)
+    fallback = _redact.kdf_digest('value', salt=b'0' * 16, iterations=1000)
+    monkeypatch.undo()
+    assert _redact.kdf_digest('value', salt=b'0' * 16, iterations=1000) == fallback
+
+
 def test_fingerprint_is_stable_within_a_run_only():
     assert _redact.fingerprint('x') == _redact.fingerprint('x') != _redact.fingerprint('y')
     assert 'x' not in _redact.fingerprint('x')

@@ -80,10 +80,72 @@ def test_sha1_is_verified_read_only():
     assert not H.verify('other', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=')
 
 
-@pytest.mark.parametrize('hashed', ['', 'plaintext', 'abJnggxhB/yWI', '$y$j9T$abc$def', '{SSHA}abc', '$2y$xx$bad',
+@pytest.mark.parametrize('hashed', ['', 'plaintext', 'abJnggxhB/yWX', '$y$j9T$abc$def', '{SSHA}abc', '$2y$xx$bad',
                                     '$apr1$onlysalt', '$6$broken', '$1$abc$def'])
 def test_unknown_or_malformed_hashes_never_verify(hashed):
     assert H.verify('password', hashed) is False
+
+
+# `openssl passwd -1 -salt SALT PASSWORD`
+@pytest.mark.parametrize('password,salt,expected', [
+    ('myPassword', 'abcdefgh', '$1$abcdefgh$W/8r1SWbVzbnNV3h1/PUK1'),
+    ('a-password-longer-than-sixteen-bytes-to-cover-loops', 'x', '$1$x$EM8qNAClz75ZY4oWkZOuL0')])
+def test_md5_crypt_matches_openssl(password, salt, expected):
+    assert H.apr1(password.encode(), salt, b'$1$') == expected
+    assert H.identify(expected)[0] == 'md5_crypt' and H.verify(password, expected)
+
+
+@pytest.mark.parametrize('scheme,looks', [('md5_crypt', lambda h: h.startswith('$1$')),
+                                          ('des_crypt', lambda h: len(h) == 13),
+                                          ('ldap_sha1', lambda h: h.startswith('{SHA}')),
+                                          ('plaintext', lambda h: h == 'pw-8byte')])
+def test_migration_and_md5_schemes_round_trip(scheme, looks):
+    hashed = H.hash_password('pw-8byte', scheme)
+    assert looks(hashed)
+    if scheme != 'plaintext':
+        assert H.identify(hashed)[0] == scheme and H.verify('pw-8byte', hashed) and not H.verify('pw-8bytf', hashed)
+
+
+def test_des_crypt_vector_and_password_limit(tmp_path):
+    assert H.identify('abJnggxhB/yWI')[0] == 'des_crypt' and H.verify('password', 'abJnggxhB/yWI')
+    with pytest.raises(InputError, match='9 bytes long; des_crypt uses at most 8'):
+        H.manage(params(tmp_path / 'f', name='u', password='123456789', hash_scheme='des_crypt'))
+
+
+@pytest.mark.parametrize('alias', ['portable_apache_24', 'portable', 'host_apache_24', 'host', 'linux_apache_24'])
+def test_passlib_aliases_write_bcrypt(tmp_path, fast, alias):
+    result = H.manage(params(tmp_path / 'f', name='u', password='pw', hash_scheme=alias))
+    assert result['changed'] and (tmp_path / 'f').read_text().startswith('u:$2y$04$')
+    assert not H.manage(params(tmp_path / 'f', name='u', password='pw', hash_scheme=alias))['changed']
+    assert H.canonical('portable_apache_22') == 'apr_md5_crypt'
+
+
+@pytest.mark.parametrize('scheme', ['des_crypt', 'ldap_sha1', 'plaintext'])
+def test_migration_schemes_warn_and_are_idempotent(tmp_path, scheme):
+    first = H.manage(params(tmp_path / 'f', name='u', password='pw-8byte', hash_scheme=scheme))
+    assert first['changed'] and 'migrating old files only' in first['warnings'][0]
+    assert 'pw-8byte' not in first['warnings'][0]
+    again = H.manage(params(tmp_path / 'f', name='u', password='pw-8byte', hash_scheme=scheme))
+    assert not again['changed'] and again['warnings']
+    assert H.manage(params(tmp_path / 'f', name='u', password='pw-8bytf', hash_scheme=scheme))['changed']
+    assert not H.manage(params(tmp_path / 'f', name='u', password='pw-8byte', hash_scheme='bcrypt'))['warnings']
+
+
+def test_no_hash_scheme_is_community_general_default_and_rehashes_nobody(tmp_path, fast):
+    path = tmp_path / 'f'
+    bcrypt_line = 'old:' + H.hash_password('old-pw', 'bcrypt', 4)
+    sha_line = 'sha:' + H.hash_password('sha-pw', 'ldap_sha1')
+    path.write_text(bcrypt_line + '\n' + sha_line + '\n')
+    users = [dict(name='old', password='old-pw'), dict(name='sha', password='sha-pw'), dict(name='new', password='pw')]
+    result = H.manage(params(path, users=users, hash_scheme=None))
+    assert [u['action'] for u in result['users']] == ['unchanged', 'unchanged', 'added']
+    lines = path.read_text().splitlines()
+    assert lines[:2] == [bcrypt_line, sha_line] and lines[2].startswith('new:$apr1$')
+    changed = [dict(name='old', password='old-pw2'), dict(name='sha', password='sha-pw2')]
+    assert H.manage(params(path, users=changed, hash_scheme=None))['changed']
+    kept, upgraded = path.read_text().splitlines()[:2]
+    assert kept.startswith('old:$2y$04$') and upgraded.startswith('sha:$apr1$')
+    assert H.verify('old-pw2', kept.split(':', 1)[1]) and H.verify('sha-pw2', upgraded.split(':', 1)[1])
 
 
 def test_bcrypt_missing_library_is_a_clear_error(monkeypatch):

@@ -58,6 +58,17 @@ class FakePodman(object):
             return 0, '', ''
         verb = tuple(args[:2])
         target = args[-1] if args else None
+        if verb == ('secret', 'rm'):
+            # podman removes what it can, prints each removed ID, and fails for the rest.
+            removed, errors = [], []
+            for name in args[2:]:
+                if (verb, name) in self.fail:
+                    errors.append(self.fail[(verb, name)])
+                elif name in self.secrets:
+                    removed.append(self.secrets.pop(name)['id'] + '\n')
+                else:
+                    errors.append('no such secret')
+            return (125 if errors else 0), ''.join(removed), '\n'.join(errors)
         if (verb, target) in self.fail:
             return 125, '', self.fail[(verb, target)]
         if args[0] == 'version':
@@ -79,8 +90,6 @@ class FakePodman(object):
             opts = dict(a.split('=', 1) for a in _values(args, '--driver-opts'))
             self.add_secret(name, data, labels, (_values(args, '--driver') or ['file'])[0], opts)
             return 0, self.secrets[name]['id'] + '\n', ''
-        if verb == ('secret', 'rm'):
-            return (0, '', '') if self.secrets.pop(target, None) else (1, '', 'no such secret')
         if args[0] == 'ps':
             return 0, ''.join(c['id'] + '\n' for c in self.containers.values()), ''
         if verb == ('container', 'inspect'):
@@ -211,6 +220,28 @@ def test_create_then_unchanged_then_rotate_with_pending_order(fake):
     assert [c[:2] + [c[-2] if c[1] == 'create' else c[-1]] for c in fake.mutations()] == [
         ['secret', 'create', pending], ['secret', 'rm', 'db'], ['secret', 'create', 'db'], ['secret', 'rm', pending]]
     assert fake.secrets['db']['data'] == new.encode() and pending not in fake.secrets
+
+
+def test_list_form_rotation_removes_in_one_call_per_step(fake):
+    names = ['s%d' % i for i in range(5)]
+    manage(fake, secrets=[{'name': n, 'data': SECRET} for n in names])
+    fake.calls[:] = []
+    result = manage(fake, secrets=[{'name': n, 'data': SECRET + n} for n in names])
+    assert [s['action'] for s in result['secrets']] == ['updated'] * 5
+    removals = [c for c in fake.mutations() if c[:2] == ['secret', 'rm']]
+    assert removals == [['secret', 'rm'] + names, ['secret', 'rm'] + sorted(_podman.pending_name(n) for n in names)]
+    assert len([c for c in fake.mutations() if c[:2] == ['secret', 'create']]) == 10
+    assert sorted(fake.secrets) == names and all(fake.secrets[n]['data'] == (SECRET + n).encode() for n in names)
+
+
+def test_one_secret_in_use_does_not_stop_the_others(fake):
+    manage(fake, secrets=[{'name': n, 'data': SECRET} for n in ('a', 'b', 'c')])
+    fake.fail[(('secret', 'rm'), 'b')] = 'secret b is in use by container web'
+    with pytest.raises(TurnkeyError, match='b: secret b is in use'):
+        manage(fake, secrets=[{'name': n, 'data': SECRET + '2'} for n in ('a', 'b', 'c')])
+    assert [fake.secrets[n]['data'] for n in ('a', 'b', 'c')] == [(SECRET + '2').encode(), SECRET.encode(),
+                                                                  (SECRET + '2').encode()]
+    assert sorted(fake.secrets) == ['a', 'b', 'c']
 
 
 def test_labels_and_driver_opts_are_compared_exactly(fake):
