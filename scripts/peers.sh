@@ -5,13 +5,12 @@
 # passlib 1.7 works with).  Idempotent; a second run takes well under a second.
 #   scripts/peers.sh            prints the directory holding venv/ and collections/
 # The sdist (it also holds the collections' own integration tests) is kept in
-# TURNKEY_PEERS_CACHE (default ~/.cache/turnkey-secrets): pip needs minutes to prepare it.
+# TURNKEY_TEST_CACHE (default ~/.cache/turnkey-secrets): pip needs minutes to prepare it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SPEC=${TURNKEY_PEERS_ANSIBLE:-ansible==12.*}
-CACHE=${TURNKEY_PEERS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/turnkey-secrets}
+SPEC=ansible==12.*
 DEST="$ROOT/.state/peers"
-PY=${PYTHON:-python3}
+PY=$ROOT/.venv/bin/python
 
 stamp="$DEST/.ready-$(echo "$SPEC" | sha256sum | cut -c1-16)"
 # Two test workers may ask at once: the second waits for the first to finish building.
@@ -20,15 +19,8 @@ exec 9>"$ROOT/.state/peers.lock"
 flock 9
 if [ -f "$stamp" ]; then echo "$DEST"; exit 0; fi
 
-mkdir -p "$CACHE/sdist"
-newest() { find "$CACHE/sdist" -maxdepth 1 -name 'ansible-*.tar.gz' | sort -V | tail -n 1; }
-tarball=$(newest)
-if [ -z "$tarball" ] || [ -n "${TURNKEY_PEERS_REFRESH:-}" ]; then
-  echo "==> pip download $SPEC (sdist, once)" >&2
-  python3 -m pip download -q --no-deps --no-binary :all: -d "$CACHE/sdist" "$SPEC" \
-    2> >(grep -v "is ignored: it is neither" >&2) >&2
-  tarball=$(newest)
-fi
+# The same cached sdist as the drop-in parity tests (tests/integration/upstream.py).
+tarball=$("$PY" "$ROOT/tests/integration/upstream.py")
 top=$(basename "$tarball" .tar.gz)
 core=$(tar -xzOf "$tarball" "$top/PKG-INFO" | sed -n 's/^Requires-Dist: \(ansible-core.*\)$/\1/p' | head -n 1)
 
@@ -38,7 +30,7 @@ mkdir -p "$DEST/collections"
 tar -xzf "$tarball" -C "$DEST/collections" --strip-components=1 \
   "$top/ansible_collections/containers/podman" "$top/ansible_collections/community/general"
 echo "==> peers venv: ${core:-ansible-core}, passlib, bcrypt==4.0.1" >&2
-"$PY" -m venv "$DEST/venv"
+"${PYTHON:-python3}" -m venv "$DEST/venv"
 "$DEST/venv/bin/python" -m pip install -q "${core:-ansible-core}" passlib 'bcrypt==4.0.1' \
   2> >(grep -v "is ignored: it is neither" >&2) >&2
 touch "$stamp"
