@@ -28,13 +28,27 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.module_utils._redact import redact
 
-try:
-    import requests
-except ImportError:
-    requests = None
-    IMPORT_ERROR = traceback.format_exc()
-else:
-    IMPORT_ERROR = None
+# requests is imported when a message is sent, not with this file: the controller's kind
+# registry reads the webhook checks below on every rotation step.
+_LOADED = {}
+
+
+def _requests():
+    """The requests module, imported on first use; None when it is missing."""
+    if 'module' not in _LOADED:
+        try:
+            import requests
+        except ImportError:
+            _LOADED.update(module=None, error=traceback.format_exc())
+        else:
+            _LOADED.update(module=requests, error=None)
+    return _LOADED['module']
+
+
+def import_error():
+    """The traceback of importing requests, or None when it is there."""
+    _requests()
+    return _LOADED['error']
 
 try:
     import fcntl
@@ -344,7 +358,7 @@ class RateLimiter(object):
 
 def _reason(exc):
     """A short cause for a transport error; the text of requests' exceptions holds the full URL."""
-    if requests is not None and isinstance(exc, requests.Timeout):
+    if _requests() is not None and isinstance(exc, _requests().Timeout):
         return 'timed out'
     found = re.search(r'\[Errno -?\d+\][^\'"()\]]*', str(exc))
     return found.group(0).strip() if found else type(exc).__name__
@@ -357,7 +371,7 @@ class Client(object):
 
     def __init__(self, webhook, secret=None, timeout=10.0, retries=2, retry_delay=1.0, throttle_delay=60.0,
                  session=None, sleep=time.sleep, limiter=None):
-        if requests is None and session is None:
+        if session is None and import_error():
             raise TurnkeyError('the Python library requests is required to talk to DingTalk: install it '
                                '(pip install requests) on the host running the task')
         if timeout <= 0 or retries < 0 or retry_delay < 0 or throttle_delay < 0:
@@ -368,7 +382,7 @@ class Client(object):
         self.retries = int(retries)
         self.retry_delay = retry_delay
         self.throttle_delay = throttle_delay
-        self.session = session or requests.Session()
+        self.session = session or _requests().Session()
         self.sleep = sleep
         self.limiter = limiter
 

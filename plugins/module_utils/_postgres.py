@@ -23,6 +23,7 @@ import stringprep
 import traceback
 import unicodedata
 
+from ansible_collections.turnkey.secrets.plugins.module_utils._connection import POSTGRES
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.module_utils._redact import CHANGED, HIDDEN, UNCHANGED, redact
 
@@ -49,20 +50,7 @@ _PROHIBITED = (stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.
 # How the module reaches the server; shared with the rotation's postgres kinds, which pass
 # these through module_defaults.
 # The names community.postgresql uses are accepted too (aliases), so its tasks paste in.
-CONNECTION_SPEC = dict(
-    login_host=dict(type='str', default=''),
-    login_unix_socket=dict(type='str', default=''),
-    login_port=dict(type='int', default=5432, aliases=['port']),
-    login_user=dict(type='str', default='postgres'),
-    login_password=dict(type='str', no_log=True),
-    login_db=dict(type='str', default='postgres', aliases=['db']),
-    ssl_mode=dict(type='str', default='prefer', choices=['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']),
-    ca_cert=dict(type='path'),
-    ssl_cert=dict(type='path'),
-    ssl_key=dict(type='path', no_log=False),
-    session_role=dict(type='str'),
-    connect_timeout=dict(type='int', default=10),
-)
+CONNECTION_SPEC = POSTGRES
 
 
 def saslprep(password):

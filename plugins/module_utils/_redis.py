@@ -19,6 +19,7 @@ import os
 import stat
 import traceback
 
+from ansible_collections.turnkey.secrets.plugins.module_utils._connection import REDIS
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.module_utils._redact import NEW, REMOVED, UNCHANGED, redact
 
@@ -41,18 +42,7 @@ def password_hash(password):
 
 
 # Connection options of redis_password; documented in doc_fragments/redis.py.
-CONNECTION_SPEC = dict(
-    login_host=dict(type='str', default='localhost'),
-    login_port=dict(type='int', default=6379),
-    login_user=dict(type='str'),
-    login_password=dict(type='str', no_log=True),
-    tls=dict(type='bool', default=False),
-    validate_certs=dict(type='bool', default=True),
-    ca_certs=dict(type='path'),
-    client_cert_file=dict(type='path'),
-    client_key_file=dict(type='path', no_log=False),
-    connect_timeout=dict(type='int', default=10),
-)
+CONNECTION_SPEC = REDIS
 
 
 def _clean(exc, secrets):

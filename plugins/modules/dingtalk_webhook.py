@@ -360,8 +360,9 @@ def main():
                                                           'pic_url', 'at_mobiles', 'at_user_ids', 'msg_uuid')],
         supports_check_mode=True,
     )
-    if _dingtalk.IMPORT_ERROR:
-        module.fail_json(msg=missing_required_lib('requests'), exception=_dingtalk.IMPORT_ERROR)
+    error = _dingtalk.import_error()
+    if error:
+        module.fail_json(msg=missing_required_lib('requests'), exception=error)
     run_module(module, lambda mod: _dingtalk.run(mod.params, check_mode=mod.check_mode, diff=mod._diff),
                extra_secrets=_dingtalk.tokens_in(module.params['url']))
 

@@ -9,7 +9,7 @@ with it, rollback puts the old one back; consumers get it right after promotion.
 
 from __future__ import annotations
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._postgres import CONNECTION_SPEC
+from ansible_collections.turnkey.secrets.plugins.module_utils._connection import POSTGRES as CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
 
 

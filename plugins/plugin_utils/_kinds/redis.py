@@ -10,7 +10,7 @@ new one) drops every other password.
 
 from __future__ import annotations
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._redis import CONNECTION_SPEC
+from ansible_collections.turnkey.secrets.plugins.module_utils._connection import REDIS as CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds._base import Kind
 
 
