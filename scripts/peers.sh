@@ -8,7 +8,7 @@
 # TURNKEY_TEST_CACHE (default ~/.cache/turnkey-secrets): pip needs minutes to prepare it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-SPEC=ansible==12.*
+SPEC='ansible==12.*'
 DEST="$ROOT/.state/peers"
 PY=$ROOT/.venv/bin/python
 

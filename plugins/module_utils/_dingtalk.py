@@ -50,6 +50,7 @@ def import_error():
     _requests()
     return _LOADED['error']
 
+
 try:
     import fcntl
 except ImportError:  # not POSIX: the rate limiter keeps its window in memory only
