@@ -45,7 +45,10 @@ class Htpasswd(Kind):
         problems = []
         if not str(options['path']).startswith('/'):
             problems.append('path must be absolute, not %r' % options['path'])
-        if not _octal(options['mode']):
+        if isinstance(options['mode'], int):
+            # YAML reads an unquoted 0640 as 416 and 600 as decimal 600: either would be a wrong mode.
+            problems.append('mode must be a quoted octal string such as "0640", not the number %r' % (options['mode'],))
+        elif not _octal(options['mode']):
             problems.append('mode must be an octal string such as "0640", not %r' % (options['mode'],))
         if ':' in options['user'] or not options['user'].strip():
             problems.append('user must be a name without ":"')

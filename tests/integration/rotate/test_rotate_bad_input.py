@@ -36,6 +36,8 @@ def _cases(env):
         ('bad generator', {'token': {'kind': 'generic', 'generate': 'random:12'}}, {}, ['turnkey_secrets.token.generate']),
         ('bad htpasswd mode', {'dashboard_password': {'kind': 'htpasswd', 'path': htpasswd, 'mode': 'rw-r-----'}}, {},
          ['mode must be an octal']),
+        ('unquoted htpasswd mode', {'dashboard_password': {'kind': 'htpasswd', 'path': htpasswd, 'mode': 600}}, {},
+         ['mode must be a quoted octal string']),
         ('consumer names an undefined variable', {}, {'turnkey_env_files': [
             dict(good_env, values={'SECRET_KEY': 'vault_secret_kee'})]}, ['vault_secret_kee is not defined', 'did you mean vault_secret_key']),
         ('bad env-file key', {}, {'turnkey_env_files': [dict(good_env, values={'SECRET-KEY': 'vault_secret_key'})]},
