@@ -47,11 +47,14 @@ def _digest(path):
 
 
 def _deploy_reason(run, name):
-    kind = run.entries[name][0]
-    missing = [k for k in kind.keys(name) if run.values.get(k) in (None, '')]
-    if not missing:
+    if not run.missing_keys(name):
         return 'the current value'
-    return 'empty in the vault, generated now' if kind.generate else 'empty in the vault: a person enters it'
+    return 'empty in the vault, generated now' if run.entries[name][0].generate else 'empty in the vault: a person enters it'
+
+
+def _unretired(run):
+    """Secrets deployed everywhere whose old credential is still to be retired."""
+    return sorted(n for n, e in run.inflight.items() if e['state'] == 'deployed')
 
 
 def _shown(path):
@@ -158,6 +161,9 @@ class ActionModule(ActionBase):
         if not work or self._task.check_mode:
             if self._task.check_mode:
                 _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
+                changing = sorted(set(rotate_due) | set(run.inflight)) if mode != 'deploy' else \
+                    [n for n in names if run.missing_keys(n) and run.entries[n][0].generate]
+                out['preview'] = {h: _engine.preview(spec, run.entries, changing) for h, spec in consumers.items()}
             else:
                 broke = _lock.clear_stale(lock, str(args.get('environment') or ''))
                 if broke:
@@ -180,7 +186,7 @@ class ActionModule(ActionBase):
             # does not take them for overdue.
             dates = run.store.dates()
             undated = [n for n in names if not (dates.get(n) or {}).get('rotated_at')
-                       and all(run.values.get(k) not in (None, '') for k in run.entries[n][0].keys(n))]
+                       and not run.missing_keys(n)]
             stamped = sorted(set(generated) | set(undated))
             if stamped:
                 run.store.record_dates({n: run.now for n in stamped},
@@ -253,7 +259,27 @@ class ActionModule(ActionBase):
         finished = run.finish(retired, groups)
         return {'changed': bool(finished), 'dated': finished, 'waiting': run.journal['waiting'],
                 'inflight': {n: e['state'] for n, e in run.inflight.items()},
-                'report': self._report_end(args, task_vars, run, finished)}
+                'report': self._report_end(args, task_vars, run, finished),
+                'problems': self._problems(task_vars, run)}
+
+    def _problems(self, task_vars, run):
+        """Why the run fails (and what the DingTalk alert says): one sentence each."""
+        promoted = _vault_vars.plain(task_vars.get('__rotation_promoted') or {})
+        out = []
+        if promoted.get('failed_names'):
+            out.append('rotation of %s failed: the services keep the current credential (set was undone where it had '
+                       'run) and the pending value was dropped; fix the cause and run again.' % ', '.join(promoted['failed_names']))
+        if promoted.get('undoing'):
+            out.append('rotation of %s failed and undoing it failed on a host: the pending value is kept so that the '
+                       'next run undoes it; fix the cause and run again.' % ', '.join(promoted['undoing']))
+        unretired = _unretired(run)
+        if unretired:
+            out.append('the old credential of %s was not retired (the new one is in use everywhere); fix the cause and '
+                       'run again to retire it.' % ', '.join(unretired))
+        if run.journal['waiting']:
+            out.append('These hosts did not get the current values: %s; run rotate.yml again when they are reachable.'
+                       % ', '.join(run.journal['waiting']))
+        return out
 
     def _report_end(self, args, task_vars, run, finished):
         """The lines an operator reads at the end of a run: what changed where, what is left,
@@ -261,8 +287,11 @@ class ActionModule(ActionBase):
         plan_result = _vault_vars.plain(task_vars.get('__rotation') or {})
         promoted = _vault_vars.plain(task_vars.get('__rotation_promoted') or {})
         env = args.get('environment') or 'default'
-        verb = 'deployed' if plan_result.get('mode') == 'deploy' else 'rotated'
-        lines = ['%s: %s %s.' % (env, verb, ', '.join(sorted(promoted.get('promoted') or [])) or 'nothing')]
+        if plan_result.get('mode') == 'deploy':
+            deployed = [n for n in sorted(plan_result.get('plan') or {}) if n not in (promoted.get('failed_names') or ())]
+            lines = ['%s: deployed the current values of %s.' % (env, ', '.join(deployed) or 'nothing')]
+        else:
+            lines = ['%s: rotated %s.' % (env, ', '.join(sorted(promoted.get('promoted') or [])) or 'nothing')]
         if plan_result.get('generated'):
             lines.append('Generated, as they were missing or empty in the vault: %s.'
                          % ', '.join(sorted(plan_result['generated'])))
@@ -273,13 +302,20 @@ class ActionModule(ActionBase):
             lines.append('Consumers updated: %s.' % '; '.join(
                 '%s: %s' % (host, ', '.join(consumed[host])) for host in sorted(consumed)))
         failures = [f for v in self._outcomes(task_vars, '__rotation_failures').values() for f in v]
+
+        def about(names):
+            told = sorted('%s on %s: %s' % (f['name'], f['host'], f['msg']) for f in failures
+                          if set(f['name'].split(', ')) & set(names))
+            return ' (%s)' % '; '.join(told) if told else ''
         if promoted.get('failed_names'):
-            lines.append('Failed, the services keep the current credential: %s (%s).' % (
-                ', '.join(promoted['failed_names']),
-                '; '.join(sorted('%s on %s: %s' % (f['name'], f['host'], f['msg']) for f in failures))))
+            lines.append('Failed, the services keep the current credential: %s%s.' % (
+                ', '.join(promoted['failed_names']), about(promoted['failed_names'])))
         if promoted.get('undoing'):
             lines.append('Failed, and undoing set failed on a host (the next run undoes it): %s.'
                          % ', '.join(promoted['undoing']))
+        unretired = _unretired(run)
+        if unretired:
+            lines.append('Old credential not retired (run again): %s%s.' % (', '.join(unretired), about(unretired)))
         pending = sorted((promoted.get('pending') or {}))
         if pending:
             lines.append('Not finished (pending value kept; run again): %s.' % ', '.join(pending))

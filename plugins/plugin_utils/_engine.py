@@ -28,7 +28,7 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
+from ansible_collections.turnkey.secrets.plugins.module_utils import _redact, _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._env_file import KEY_RE
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 from ansible_collections.turnkey.secrets.plugins.module_utils._generate import parse_kind
@@ -142,11 +142,33 @@ def validate_catalogue(catalogue, supplied=None):
             if key in owners:
                 problems.append('turnkey_secrets.%s and turnkey_secrets.%s both store %s: rename one' % (owners[key], name, key))
             owners.setdefault(key, name)
+    problems.extend(_shared_conflicts(entries))
     for name in sorted(set(supplied) - set(entries)):
         if name not in catalogue:
             problems.append('dingtalk_new.%s: no such secret in turnkey_secrets%s' % (name, _suggest(name, catalogue)))
     _raise(problems, 'invalid turnkey_secrets')
     return entries
+
+
+def _shared_conflicts(entries):
+    """Two secrets on one shared object that would undo each other (Kind.shared_by)."""
+    problems, seen = [], {}
+    for name, (kind, options) in sorted(entries.items()):
+        if kind.shared_by is None:
+            continue
+        target = (kind.name, options[kind.shared_by])
+        for other in seen.get(target, ()):
+            other_options = entries[other][1]
+            where = 'turnkey_secrets.%s and turnkey_secrets.%s' % (other, name)
+            if all(options[k] == other_options[k] for k in kind.batch_apart):
+                problems.append('%s are the same %s in %s %s: one secret each' % (
+                    where, '/'.join(kind.batch_apart), kind.shared_by, options[kind.shared_by]))
+            differ = [k for k in kind.shared_options if options.get(k) != other_options.get(k)]
+            if differ:
+                problems.append('%s share %s %s but differ in %s: give both the same' % (
+                    where, kind.shared_by, options[kind.shared_by], ', '.join(differ)))
+        seen.setdefault(target, []).append(name)
+    return problems
 
 
 def known_keys(entries, values):
@@ -236,6 +258,23 @@ def consumed_keys(spec):
             keys.update(_vars_of(source))
     keys.update(entry.get('var') for entry in spec.get('podman_secrets') or [])
     return keys
+
+
+def preview(spec, entries, names):
+    """What a rotation of ``names`` would change in one host's consumers (check mode, --diff):
+    ``path: KEY=<changed> ...`` and ``podman secret NAME: <changed>`` lines, never a value."""
+    touched = set()
+    for name in names:
+        kind, _options = entries[name]
+        touched.update(kind.keys(name))
+        touched.update(kind.kept_keys(name))
+
+    def mark(source):
+        return _redact.CHANGED if touched & set(_vars_of(source)) else _redact.UNCHANGED
+    lines = ['%s: %s' % (entry['path'], ' '.join('%s=%s' % (key, mark(source)) for key, source in sorted(entry['values'].items())))
+             for entry in spec.get('env_files') or []]
+    lines.extend('podman secret %s: %s' % (entry['name'], mark(entry['var'])) for entry in spec.get('podman_secrets') or [])
+    return lines
 
 
 def resolve_consumers(spec, values, kept):
@@ -390,6 +429,10 @@ class Run(object):
     def inflight(self):
         return self.journal['secrets']
 
+    def missing_keys(self, name):
+        """The vault variables of ``name`` that are absent or empty (deploy generates them)."""
+        return [key for key in self.entries[name][0].keys(name) if self.values.get(key) in (None, '')]
+
     def save(self, transition, updates=None):
         journal = {k: v for k, v in self.journal.items() if v}
         self.store.save(updates, journal=journal)
@@ -422,7 +465,7 @@ class Run(object):
         updates, generated = {}, []
         for name in names:
             kind, options = self.entries[name]
-            missing = [key for key in kind.keys(name) if self.values.get(key) in (None, '')]
+            missing = self.missing_keys(name)
             if not missing or not kind.generate:
                 continue
             new = kind.new_values(name, options, self.values, None)
@@ -441,7 +484,7 @@ class Run(object):
         if deploy:
             for name in names:
                 kind, options = self.entries[name]
-                if 'set' in kind.steps and all(self.values.get(k) not in (None, '') for k in kind.keys(name)):
+                if 'set' in kind.steps and not self.missing_keys(name):
                     current = {k: self.values[k] for k in kind.keys(name)}
                     record = service_record(name, kind, options, {}, current, 'pending')
                     record['steps'] = [s for s in record['steps'] if s != 'rollback']

@@ -55,6 +55,11 @@ class Kind(object):
     # None: every secret is its own call.  Secrets of a batch are set, tested and rolled
     # back together.
     batch_apart = None
+    # Secrets of this kind that name one object (htpasswd: one file) must differ in
+    # batch_apart (one password per user) and agree on shared_options (one mode per file),
+    # or two calls would undo each other on every run.
+    shared_by = None
+    shared_options = ()
 
     def spec(self):
         spec = dict(COMMON_OPTIONS)

@@ -21,6 +21,8 @@ class Htpasswd(Kind):
     generate = 'password:24'
     max_age_days = 90
     batch_apart = ('user',)
+    shared_by = 'path'
+    shared_options = ('owner', 'group', 'mode')
     prerequisites = ('nginx on the hosts of group web with auth_basic_user_file pointing at path; its directory '
                      'exists and only root can write it (or set allow_shared_parent on role htpasswd).')
     options = {

@@ -8,6 +8,11 @@ The journal is the top-level variable ``turnkey_rotation_journal`` of the encryp
 in one atomic replacement of that file.  Dates live in the plain ``rotation.yml``; the
 journal keeps an entry until its date is written there, so the two never disagree for
 longer than a run.  The lock is a file beside the inventory (``_lock.py``).
+
+While a journal exists it also keeps the file as it was before (``_base``, ciphertext):
+when the journal empties and the values are what they were (a deploy that generated
+nothing, a rotation dropped on failure), those bytes are put back, so git shows no change
+where nothing changed.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class VaultFile(object):
         self.label = vault_id
         self.exists = False
         self.raw = None
+        self.base = None
 
     def load(self):
         """``(values, journal)``: the vault's variables (journal removed) and the journal."""
@@ -59,6 +65,7 @@ class VaultFile(object):
         journal = values.pop(JOURNAL, None) or {}
         if not isinstance(journal, dict):
             raise InputError('%s: %s is not a mapping; restore the file from git' % (self.path, JOURNAL))
+        self.base = journal.pop('_base', None)
         return values, journal
 
     def save(self, updates=None, removals=(), journal=None):
@@ -68,13 +75,15 @@ class VaultFile(object):
             raise InputError('no vault password to encrypt %s with: give turnkey_vault_password_file' % self.path)
         updates = dict(updates or {})
         removals = list(removals)
+        base = self.base if self.base is not None else (self.raw.decode('utf-8') if self.exists else None)
         if journal:
-            updates[JOURNAL] = journal
+            updates[JOURNAL] = dict(journal, _base=base) if base else journal
         else:
             removals.append(JOURNAL)
         new_text = _vault_vars.edit_text(self.text, self.path, _vault_vars.plain(updates),
                                          [k for k in removals if k not in updates])
-        envelope = _vault.seal(new_text.encode('utf-8'), self.password, self.label)
+        envelope = self._unchanged(base, new_text) if not journal else None
+        envelope = envelope or _vault.seal(new_text.encode('utf-8'), self.password, self.label)
         with _atomic.file_lock(self.path):
             # Another writer (vault_secret, ansible-vault edit) changed it since it was read:
             # never overwrite that; the next run reads it afresh.
@@ -83,6 +92,15 @@ class VaultFile(object):
                                    'step. Run the same command again' % self.path)
             _atomic.atomic_write(self.path, envelope, mode=None if self.exists else 0o600)
         self.exists, self.text, self.raw = True, new_text, envelope.encode('utf-8')
+
+    def _unchanged(self, base, text):
+        """``base`` when it holds exactly ``text``, else None."""
+        if not base:
+            return None
+        _text, blobs = _vault.find_blobs(base.encode('utf-8'), self.path, inline=False)
+        if len(blobs) != 1 or blobs[0].open([self.password]) is None:
+            return None
+        return base if blobs[0].plaintext == text.encode('utf-8') else None
 
     def dates(self):
         data = _rotation.read_table(self.rotation_file)

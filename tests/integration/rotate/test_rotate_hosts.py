@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 
 import bcrypt
@@ -101,10 +102,10 @@ class Stack(VaultedInventory):
             yaml.safe_dump({'turnkey_rotation': {n: {'rotated_at': '2026-01-01T00:00:00Z', 'max_age_days': 90}
                                                  for n in main['turnkey_secrets']}}, handle)
 
-    def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=()):
+    def rotate(self, tmp_path, *args, expect_rc=0, check=False, leak=(), env=None):
         values = [v for v in self.vault().values() if isinstance(v, str)]
         result = run_playbook(tmp_path, playbook='turnkey.secrets.rotate', inventory=self.inventory, check=check,
-                              args=self.vault_args + list(args), expect_rc=expect_rc,
+                              args=self.vault_args + list(args), expect_rc=expect_rc, env=env,
                               leak_check=values + list(self.old.values()) + list(leak), timeout=300)
         for value in [v for v in self.vault().values() if isinstance(v, str)]:
             assert_no_secret(result.output, [value], 'rotate.yml output (values after the run)')
@@ -189,6 +190,44 @@ def test_unreachable_app_host_keeps_old_redis_password_until_it_returns(stack, t
 
     stack.rotate(tmp_path)  # nothing due, but th2 is outstanding
     _check_services(stack, new)
+    assert not stack.redis.can_login('app', old['vault_redis_password'])
+    assert 'turnkey_rotation_journal' not in stack.vault()
+
+
+def test_failed_retire_is_reported_and_finished_by_the_next_run(stack, tmp_path):
+    """Redis refuses the admin login once every consumer has the new password: the old
+    password cannot be retired.  The run says so and fails; the next run retires it."""
+    old, marker, done = stack.old, str(tmp_path / 'paused'), {}
+    env = {'_TURNKEY_ROTATION_TEST_PAUSE': 'deployed', '_TURNKEY_ROTATION_TEST_MARKER': marker}
+    run = threading.Thread(target=lambda: done.update(result=stack.rotate(
+        tmp_path, '--tags', 'redis', '-e', 'rotate_force=true', expect_rc=None, env=env)))
+    run.start()
+    other = new_secret()
+    try:
+        deadline = time.monotonic() + 240
+        while not os.path.exists(marker) and run.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert os.path.exists(marker)
+        stack.redis.client().execute_command('ACL', 'SETUSER', stack.redis.admin_user, 'resetpass', '>' + other)
+        open(marker + '.go', 'w').close()
+        run.join(300)
+    finally:
+        open(marker + '.go', 'w').close()
+        run.join(300)
+        stack.redis.client(password=other).execute_command('ACL', 'SETUSER', stack.redis.admin_user, 'resetpass',
+                                                           '>' + stack.redis.admin_password)
+    result = done['result']
+    assert result.rc == 2, result.output[-4000:]
+    report = ' '.join(result.task('Report the rotation')['result']['msg'])
+    assert 'Old credential not retired (run again): redis_password (redis_password on localhost: ' in report
+    assert 'old credential of redis_password was not retired' in \
+        result.task('Fail when a rotation failed or hosts still need the new values')['result']['msg']
+    new = stack.vault()
+    assert new['turnkey_rotation_journal']['secrets']['redis_password']['state'] == 'deployed'
+    assert stack.redis.can_login('app', new['vault_redis_password'])
+    assert stack.redis.can_login('app', old['vault_redis_password'])
+
+    stack.rotate(tmp_path, leak=[other])
     assert not stack.redis.can_login('app', old['vault_redis_password'])
     assert 'turnkey_rotation_journal' not in stack.vault()
 

@@ -45,3 +45,31 @@ def test_other_kinds_are_one_record_each():
     out = _engine.batches(recs)['redis']
     assert [r['names'] for r in out] == [['s0'], ['s1'], ['s2']]
     assert all('new' in r and 'members' not in r for r in out)
+
+
+def test_preview_marks_the_consumers_of_due_secrets():
+    entries = {'secret_key': (KINDS['django_secret_key'], {'keep': 2}), 'token': (KINDS['generic'], {})}
+    spec = {'env_files': [{'path': '/srv/app.env', 'values': {'SECRET_KEY': 'vault_secret_key', 'FALLBACKS': ['vault_secret_key_fallbacks'],
+                                                              'TOKEN': 'vault_token'}}],
+            'podman_secrets': [{'name': 'tok', 'var': 'vault_token'}]}
+    assert _engine.preview(spec, entries, ['secret_key']) == [
+        '/srv/app.env: FALLBACKS=<changed> SECRET_KEY=<changed> TOKEN=<unchanged>', 'podman secret tok: <unchanged>']
+    assert _engine.preview(spec, entries, ['token'])[1] == 'podman secret tok: <changed>'
+
+
+def test_two_secrets_for_one_htpasswd_user_or_file_mode_are_refused():
+    import pytest
+    from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
+    same_user = {'a': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'admin'},
+                 'b': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'admin'}}
+    with pytest.raises(InputError) as exc:
+        _engine.validate_catalogue(same_user, {})
+    assert 'turnkey_secrets.a and turnkey_secrets.b are the same user in path /srv/h' in exc.value.msg
+    modes = {'a': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'x'},
+             'b': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'y', 'mode': '0600', 'group': 'www-data'}}
+    with pytest.raises(InputError) as exc:
+        _engine.validate_catalogue(modes, {})
+    assert 'share path /srv/h but differ in group, mode' in exc.value.msg
+    fine = {'a': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'x'}, 'b': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'y'},
+            'c': {'kind': 'htpasswd', 'path': '/srv/other', 'user': 'x', 'mode': '0600'}}
+    assert sorted(_engine.validate_catalogue(fine, {})) == ['a', 'b', 'c']
