@@ -126,20 +126,25 @@ def test_kill_in_the_middle_then_resume(tmp_path, postgres, playbook):
     assert 0 < sum(left) < sum(under_old)
 
     # The next plain run finishes: check counts what is left, apply handles exactly that, then nothing.
-    checked = playbook(tasks=[task(postgres, table)], secret_vars=keys, check=True, leak_check=sample).task(TASK)
-    assert checked['result']['rows_under_old_keys'] == sum(left)
-    applied = playbook(tasks=[task(postgres, table, batch_size=700)], secret_vars=keys, leak_check=sample).task(TASK)
+    run = playbook(secret_vars=keys, leak_check=sample, tasks=[
+        dict(task(postgres, table, 'count what is left'), check_mode=True),
+        task(postgres, table, batch_size=700),
+        dict(task(postgres, table, 'count again'), check_mode=True),
+        task(postgres, table, 'apply again'),
+    ])
+    assert run.task('count what is left')['result']['rows_under_old_keys'] == sum(left)
+    applied = run.task(TASK)
     assert applied['changed'] and applied['result']['rotated'] == sum(left)
     assert applied['result']['rows_under_old_keys'] == 0
+    again = run.task('count again')
+    assert not again['changed'] and again['result']['rows_under_old_keys'] == 0
+    assert not run.task('apply again')['changed'] and not run.task('apply again')['failed']
     assert count_under(postgres, table, keys['old_key']) == (0, 0)
     new = Fernet(keys['new_key'])
     rows = read_all(postgres, table)
     assert [new.decrypt(bytes(r[2])).decode() for r in rows] == plain
     assert [new.decrypt(r[1].encode()).decode() for r in rows if r[1] is not None] == \
         [p for i, p in enumerate(plain) if i % 10 != 9]
-    again = playbook(tasks=[task(postgres, table)], secret_vars=keys, check=True).task(TASK)
-    assert not again['changed'] and again['result']['rows_under_old_keys'] == 0
-    assert not playbook(tasks=[task(postgres, table)], secret_vars=keys).task(TASK)['changed']
     # Tokens are ciphertext; no key, password or plaintext reaches the server log.
     assert_no_secret(postgres.read_log(), [keys['new_key'], keys['old_key'], postgres.admin_password] + sample,
                      'PostgreSQL server log')
