@@ -88,12 +88,12 @@ options:
       - Keep an encrypted copy of the previous file instead of a plaintext one, when the file changes. With
         this set no plaintext backup is made, whatever O(backup) says (the audit reports one found beside
         the file, rule C(plaintext-backup)).
-      - 'The copy is C(DIR/NAME.YYYYmmddTHHMMSS.NNNNNNZ.age) or C(.gpg) (UTC time; the name holds no value),
+      - The copy is C(DIR/NAME.YYYYmmddTHHMMSS.NNNNNNZ.age) or C(.gpg) (UTC time; the name holds no value),
         created V('0600') and owned by the user running the module; the newest O(backup_keep) (at least 1) are
-        kept, older ones of that file deleted. It is made before the file is replaced: when encryption fails,
-        the file is left unchanged.'
-      - 'Restore with the stock tool: C(age -d -i KEYFILE BACKUP > .env) or C(gpg -d BACKUP > .env) (gpg asks
-        for the passphrase). See C(docs/backups.md).'
+        kept, older ones of that file deleted. It is made before the file is replaced, so when encryption
+        fails the file is left unchanged.
+      - Restore with the stock tool, C(age -d -i KEYFILE BACKUP > .env) or C(gpg -d BACKUP > .env) (gpg asks
+        for the passphrase). See C(docs/backups.md).
       - To keep the copies on the controller, fetch RV(backup_file) (the rotation's consumer step does so with
         C(backup_encrypt.fetch_dir) of C(turnkey_env_files)).
     type: dict
