@@ -11,7 +11,7 @@ PROFILE=${1:-test}
 cd "$ROOT"
 
 apt_demo="podman runc python3-venv git"
-apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync strace inotify-tools shellcheck"
+apt_test="$apt_demo nginx postgresql redis-server apache2-utils openssh-server iproute2 rsync strace inotify-tools shellcheck age gnupg"
 case "$PROFILE" in
   demo) want=$apt_demo ;;
   test) want=$apt_test ;;

@@ -34,6 +34,8 @@ class ActionModule(ActionBase):
             if spec.get(key) not in (None, ''):
                 entry[key] = plain(self._templar.template(spec[key]))
         entry.update(backups=True, source=source)
+        if spec.get('backup_encrypt'):
+            entry['encrypted_backups'] = True
         return entry
 
     def catalogue_files(self, task_vars, consumer_group):

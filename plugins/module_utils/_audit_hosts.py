@@ -67,6 +67,13 @@ def check_host_files(audit, files):
                 audit.add('secret-file-missing', path, 'secret file listed for this host does not exist%s' % source)
                 continue
         paths = [(found, max_mode) for found in paths]
+        if spec.get('encrypted_backups'):
+            # Its copies are meant to be encrypted: a plaintext one holds old secrets in clear.
+            for found, _mode in paths:
+                for backup in _backups(found):
+                    audit.add('plaintext-backup', backup, 'plaintext backup of %s, whose backups are encrypted '
+                              '(backup_encrypt)%s; delete it (an encrypted copy is kept in the backup directory)'
+                              % (found, source))
         if spec.get('backups'):
             paths += [(backup, max_mode | 0o600) for found, _mode in paths for backup in _backups(found)]
         for found, allowed in paths:

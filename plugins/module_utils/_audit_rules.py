@@ -34,6 +34,7 @@ RULES = {
     'secret-file-mode': 'critical',
     'secret-file-owner': 'high',
     'secret-file-missing': 'low',
+    'plaintext-backup': 'high',
     'secret-overdue': 'high',
     'secret-never-rotated': 'medium',
     'literal-secret-in-task': 'high',

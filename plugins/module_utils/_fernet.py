@@ -73,3 +73,143 @@ def rotate_text(text, keys, path='the file'):
             'them to keys (it may have been retired too early) or fix those lines; nothing was changed'
             % (len(undecryptable), path, shown), lines=undecryptable)
     return '\n'.join(lines), rotated, count
+
+
+# ---------------------------------------------------------------- PostgreSQL columns
+#
+# Each batch is one transaction of at most ``batch_size`` rows fetched by keyset pagination
+# (``WHERE pk > last ORDER BY pk LIMIT n``), so the table is never in memory and a kill loses
+# at most the open batch, whose rows still hold their old tokens: every row stays readable
+# with the key list at every instant, and the next run finishes the work.  An UPDATE only
+# replaces a token that is still the one read (compare-and-swap), so a value the application
+# rewrote meanwhile is never overwritten with a stale one.
+
+TEXT_TYPES = ('text', 'character varying', 'character')
+COLUMN_TYPES = TEXT_TYPES + ('bytea',)
+
+
+def _split_table(table):
+    parts = str(table).split('.')
+    if len(parts) > 2 or not all(parts):
+        raise InputError('columns: table %r must be NAME or SCHEMA.NAME' % (table,))
+    return ('public', parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def describe_columns(conn, columns):
+    """Check every ``{table, column, primary_key}`` against the catalogue before any change.
+
+    Returns ``[(schema, table, column, primary_key, is_bytea)]``; InputError listing every problem.
+    """
+    problems, out, seen = [], [], set()
+    for index, spec in enumerate(columns):
+        where = 'columns[%d]' % index
+        try:
+            schema, table = _split_table(spec['table'])
+        except InputError as exc:
+            problems.append(exc.msg)
+            continue
+        column, pk = spec['column'], spec.get('primary_key') or 'id'
+        key = (schema, table, column)
+        if key in seen:
+            problems.append('%s: %s.%s.%s is listed twice' % (where, schema, table, column))
+        seen.add(key)
+        rows = conn.execute(
+            'SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s',
+            (schema, table)).fetchall()
+        types = dict(rows)
+        if not types:
+            problems.append('%s: table %s.%s does not exist (or login_user cannot see it)' % (where, schema, table))
+            continue
+        if column not in types:
+            problems.append('%s: table %s.%s has no column %s' % (where, schema, table, column))
+        elif types[column] not in COLUMN_TYPES:
+            problems.append('%s: column %s.%s.%s is %s; Fernet tokens are stored in text, varchar or bytea columns'
+                            % (where, schema, table, column, types[column]))
+        if pk not in types:
+            problems.append('%s: table %s.%s has no column %s (primary_key)' % (where, schema, table, pk))
+        elif pk == column:
+            problems.append('%s: primary_key and column are both %s' % (where, pk))
+        else:
+            unique = conn.execute(
+                "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = %s",
+                ('"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""')), pk)).fetchone()
+            if unique is None:
+                problems.append('%s: %s is not the primary key (nor a unique single-column key) of %s.%s'
+                                % (where, pk, schema, table))
+        out.append((schema, table, column, pk, types.get(column) == 'bytea'))
+    if problems:
+        raise InputError('; '.join(problems) + '. Nothing was changed.')
+    return out
+
+
+def _token_of(value):
+    if isinstance(value, memoryview):
+        value = value.tobytes()
+    return value if isinstance(value, bytes) else str(value).strip().encode('ascii', 'replace')
+
+
+def rotate_column(conn, described, primary, multi, batch_size=1000, check_mode=False, progress=None):
+    """Re-encrypt one column; ``{table, column, primary_key, rows, rotated, under_old_keys, undecryptable}``.
+
+    ``under_old_keys``: rows still under an old key when this returns (in check mode: the
+    rows a run would re-encrypt); ``undecryptable``: rows no key decrypts (left alone).
+    ``conn`` is in autocommit mode: each batch is its own ``conn.transaction()``.
+    """
+    from psycopg import sql  # only here: file-only runs need no psycopg
+
+    schema, table, column, pk, is_bytea = described
+    ident_table = sql.Identifier(schema, table)
+    select = sql.SQL('SELECT {pk}, {col} FROM {tbl} WHERE {col} IS NOT NULL{after} ORDER BY {pk} LIMIT %s')
+    first = select.format(pk=sql.Identifier(pk), col=sql.Identifier(column), tbl=ident_table, after=sql.SQL(''))
+    nxt = select.format(pk=sql.Identifier(pk), col=sql.Identifier(column), tbl=ident_table,
+                        after=sql.SQL(' AND {pk} > %s').format(pk=sql.Identifier(pk)))
+    update = sql.SQL('UPDATE {tbl} SET {col} = %s WHERE {pk} = %s AND {col} = %s').format(
+        tbl=ident_table, col=sql.Identifier(column), pk=sql.Identifier(pk))
+    stats = {'table': '%s.%s' % (schema, table), 'column': column, 'primary_key': pk,
+             'rows': 0, 'rotated': 0, 'under_old_keys': 0, 'undecryptable': 0}
+    last = None
+    while True:
+        with conn.transaction():
+            rows = (conn.execute(first, (batch_size,)) if last is None else conn.execute(nxt, (last, batch_size))).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            changes = []
+            for key, stored in rows:
+                token = _token_of(stored)
+                try:
+                    primary.decrypt(token)
+                    continue
+                except InvalidToken:
+                    pass
+                try:
+                    new = multi.rotate(token)
+                except InvalidToken:
+                    stats['undecryptable'] += 1
+                    continue
+                changes.append((new if is_bytea else new.decode('ascii'), key, stored))
+            stats['rows'] += len(rows)
+            if check_mode:
+                stats['under_old_keys'] += len(changes)
+            elif changes:
+                with conn.cursor() as cur:
+                    cur.executemany(update, changes)
+                    done = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else len(changes)
+                stats['rotated'] += done
+                # A row the application rewrote in between keeps its (newer) value: a later run sees it.
+                stats['under_old_keys'] += len(changes) - done
+        if progress:
+            progress(stats)
+        if len(rows) < batch_size:
+            break
+    return stats
+
+
+def rotate_columns(conn, columns, keys, batch_size=1000, check_mode=False, progress=None):
+    """Every column of ``columns``; the list of rotate_column results (checked before any change)."""
+    if batch_size < 1:
+        raise InputError('batch_size must be 1 or more')
+    primary, multi = load_keys(keys)
+    described = describe_columns(conn, columns)
+    return [rotate_column(conn, d, primary, multi, batch_size, check_mode, progress) for d in described]

@@ -85,6 +85,14 @@ options:
             be as wide as O(files[].mode) or 0600 (the collection writes backups 0600), with the same owner and group.
         type: bool
         default: false
+      encrypted_backups:
+        description:
+          - The file is backed up encrypted (C(backup_encrypt) of M(turnkey.secrets.env_file)), so every plaintext
+            backup beside it (the names of O(files[].backups)) is a finding, C(plaintext-backup).
+          - Set for each C(turnkey_env_files) entry with C(backup_encrypt) when O(catalogue=true).
+        type: bool
+        default: false
+        version_added: 0.3.0
       source:
         description: Where the file is declared (such as V(turnkey_secrets.dashboard_password)), named in findings.
         type: str
@@ -238,7 +246,7 @@ notes:
     C(vault-password-in-tree) and C(vault-password-mode) are critical (committed, or readable by every user)
     or high; C(secret-file-mode) is critical when others get access, else high; C(password-assignment),
     C(url-credentials), C(gitignore-missing), C(vault-wrong-label), C(secret-file-owner), C(secret-overdue),
-    C(literal-secret-in-task) are high; C(secret-never-rotated) is medium; C(secret-file-missing) is low;
+    C(literal-secret-in-task) are high; C(secret-never-rotated) is medium; C(plaintext-backup) is high; C(secret-file-missing) is low;
     C(vault-password-in-history) (a vault password file committed once and removed since) is critical.
   - This collection's own C(tests/), C(molecule/) and C(inventory/demo/) are left out of the tree wherever a copy
     of it lies there (its checkout, or vendored under C(collections/ansible_collections/turnkey/secrets)); the
@@ -419,6 +427,7 @@ def main():
                 owner=dict(type='str'),
                 group=dict(type='str'),
                 backups=dict(type='bool', default=False),
+                encrypted_backups=dict(type='bool', default=False),
                 source=dict(type='str'),
             )),
             allow=dict(type='list', elements='dict', default=[], options=dict(

@@ -83,6 +83,41 @@ options:
         whatever the file's mode and owner; see O(backup_keep).
     type: bool
     default: false
+  backup_encrypt:
+    description:
+      - Keep an encrypted copy of the previous file instead of a plaintext one, when the file changes. With
+        this set no plaintext backup is made, whatever O(backup) says (the audit reports one found beside
+        the file, rule C(plaintext-backup)).
+      - The copy is C(DIR/NAME.YYYYmmddTHHMMSS.NNNNNNZ.age) or C(.gpg) (UTC time; the name holds no value),
+        created V('0600') and owned by the user running the module; the newest O(backup_keep) (at least 1) are
+        kept, older ones of that file deleted. It is made before the file is replaced, so when encryption
+        fails the file is left unchanged.
+      - Restore with the stock tool, C(age -d -i KEYFILE BACKUP > .env) or C(gpg -d BACKUP > .env) (gpg asks
+        for the passphrase). See C(docs/backups.md).
+      - To keep the copies on the controller, fetch RV(backup_file) (the rotation's consumer step does so with
+        C(backup_encrypt.fetch_dir) of C(turnkey_env_files)).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      age_recipients:
+        description:
+          - age public keys (C(age1...), or C(ssh-ed25519 ...)) the copy is encrypted to; the C(age) command
+            (Debian package C(age)) must be on the host.
+          - Exactly one of O(backup_encrypt.age_recipients) and O(backup_encrypt.gpg_passphrase).
+        type: list
+        elements: str
+      gpg_passphrase:
+        description:
+          - A passphrase (from the vault) for a GnuPG symmetric copy, AES256, as C(gpg --symmetric --cipher-algo
+            AES256) makes. It reaches gpg through a pipe (C(--passphrase-fd)), never its argument list; gpg runs
+            with a temporary home whose agent is stopped afterwards, so nothing caches it.
+        type: str
+      dir:
+        description: Directory of the copies (created V('0700') when missing); default the file's own directory.
+        type: path
+      executable:
+        description: Path of C(age) or C(gpg) when not on PATH.
+        type: path
   backup_keep:
     description:
       - With O(backup=true), how many backups of this file (named C(PATH.PID.DATE~) as this module names
@@ -194,14 +229,19 @@ removed:
   type: list
   elements: str
 backup_file:
-  description: The copy of the previous file.
-  returned: when O(backup=true) and the file changed
+  description: The copy of the previous file (encrypted with O(backup_encrypt)).
+  returned: when O(backup=true) or O(backup_encrypt) is set, and an existing file changed
   type: str
+backups_removed:
+  description: Encrypted copies deleted by the retention of O(backup_keep).
+  returned: when O(backup_encrypt) is set and an existing file changed
+  type: list
+  elements: str
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _env_file
+from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _backup_crypt, _env_file
 from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
 
@@ -209,6 +249,8 @@ from ansible_collections.turnkey.secrets.plugins.module_utils._errors import Inp
 def work(module):
     p = module.params
     _atomic.parse_mode(p['mode'], 0o600)
+    if p['backup_encrypt']:
+        _backup_crypt.check(p['backup_encrypt'])
     with _atomic.Target(p['path'], p['follow'], p['allow_shared_parent']) as target:
         if module.check_mode:
             return _work(module, target)
@@ -237,9 +279,18 @@ def _work(module, target):
     if raw is None and not new_text:
         return result
 
+    encrypt = p['backup_encrypt']
+    encrypted = removed = None
+    if encrypt and raw is not None and not module.check_mode:
+        # The encrypted copy comes first: when it cannot be made, the file stays as it was.
+        if target.write_if_changed(new_text, mode=p['mode'], owner=p['owner'], group=p['group'], check_mode=True)[0]:
+            encrypted, removed = _backup_crypt.backup(path, raw, encrypt, p['backup_keep'])
     changed, backup_file = target.write_if_changed(
-        new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'],
+        new_text, mode=p['mode'], owner=p['owner'], group=p['group'], backup=p['backup'] and not encrypt,
         check_mode=module.check_mode, backup_keep=p['backup_keep'])
+    if encrypted:
+        backup_file = encrypted
+        result['backups_removed'] = removed
     result.update(changed=changed, added=report['added'], updated=report['updated'], removed=report['removed'])
     if backup_file:
         result['backup_file'] = backup_file
@@ -260,6 +311,13 @@ def main():
             create=dict(type='bool', default=True),
             backup=dict(type='bool', default=False),
             backup_keep=dict(type='int', default=3),
+            backup_encrypt=dict(type='dict', options=dict(
+                age_recipients=dict(type='list', elements='str'),
+                gpg_passphrase=dict(type='str', no_log=True),
+                dir=dict(type='path'),
+                executable=dict(type='path'),
+            ), mutually_exclusive=[['age_recipients', 'gpg_passphrase']],
+                required_one_of=[['age_recipients', 'gpg_passphrase']]),
             follow=dict(type='bool', default=False),
             allow_shared_parent=dict(type='bool', default=False),
             owner=dict(type='str'),

@@ -54,6 +54,12 @@ CONSUMER_OPTIONS = {
                         'description': 'How a list of values is written.'},
         'backup': {'type': 'bool', 'default': True,
                    'description': 'Keep the previous file as a 0600 backup beside it (the last backup_keep ones).'},
+        'backup_encrypt': {'type': 'dict', 'example': '{gpg_passphrase: vault_backup_passphrase, dir: /srv/backups}',
+                           'description': 'Keep an encrypted copy instead of a plaintext one (see env_file): '
+                                          'age_recipients (age public keys) or gpg_passphrase (the vault variable of '
+                                          'an AES256 passphrase), dir (backup directory on the host), keep (copies, '
+                                          'default 3), fetch_dir (also fetch each copy to this controller directory, '
+                                          'as fetch_dir/HOST/NAME).'},
     },
     'turnkey_podman_secrets': {
         'name': {'type': 'str', 'required': True, 'example': 'db_password', 'description': 'The podman secret.'},
@@ -223,6 +229,7 @@ def validate_consumers(by_host, known):
                 problems.append('%s.mode must be an octal string such as "0600", not %r' % (where, mode))
             if entry.get('list_format', 'comma') not in ('comma', 'json'):
                 problems.append('%s.list_format must be comma or json' % where)
+            problems.extend(_backup_encrypt_problems(where, entry.get('backup_encrypt'), known))
             values = entry.get('values')
             if not isinstance(values, dict) or not values:
                 problems.append('%s.values must map variable names of the file to vault variables' % where)
@@ -249,6 +256,32 @@ def validate_consumers(by_host, known):
         out[host] = {'env_files': env_files, 'podman_secrets': podman}
     _raise(problems, 'invalid consumers')
     return out
+
+
+BACKUP_ENCRYPT_KEYS = ('age_recipients', 'gpg_passphrase', 'dir', 'keep', 'fetch_dir')
+
+
+def _backup_encrypt_problems(where, spec, known):
+    if spec is None:
+        return []
+    where += '.backup_encrypt'
+    if not isinstance(spec, dict):
+        return ['%s must be a mapping (age_recipients or gpg_passphrase, dir, keep, fetch_dir)' % where]
+    problems = ['%s: unknown key %s%s; accepted: %s' % (where, key, _suggest(key, BACKUP_ENCRYPT_KEYS),
+                                                        ', '.join(BACKUP_ENCRYPT_KEYS))
+                for key in sorted(set(spec) - set(BACKUP_ENCRYPT_KEYS))]
+    if bool(spec.get('age_recipients')) == bool(spec.get('gpg_passphrase')):
+        problems.append('%s needs exactly one of age_recipients (public keys) and gpg_passphrase (a vault variable)'
+                        % where)
+    elif spec.get('gpg_passphrase') and spec['gpg_passphrase'] not in known:
+        problems.append('%s.gpg_passphrase: %s is not defined in the vault or the catalogue%s'
+                        % (where, spec['gpg_passphrase'], _suggest(spec['gpg_passphrase'], known)))
+    if not isinstance(spec.get('keep', 3), int) or isinstance(spec.get('keep'), bool) or spec.get('keep', 3) < 1:
+        problems.append('%s.keep must be 1 or more' % where)
+    for key in ('dir', 'fetch_dir'):
+        if spec.get(key) is not None and not str(spec[key]).startswith('/'):
+            problems.append('%s.%s must be an absolute path' % (where, key))
+    return problems
 
 
 def consumed_keys(spec):
@@ -299,6 +332,12 @@ def resolve_consumers(spec, values, kept):
                 resolved['values'][target] = items
             else:
                 resolved['values'][target] = value(source)
+        if entry.get('backup_encrypt'):
+            # The passphrase is named by its vault variable, like the values.
+            encrypt = dict(entry['backup_encrypt'])
+            if encrypt.get('gpg_passphrase'):
+                encrypt['gpg_passphrase'] = value(encrypt['gpg_passphrase'])
+            resolved['backup_encrypt'] = encrypt
         env_files.append(resolved)
     podman = []
     for entry in spec.get('podman_secrets') or []:

@@ -14,6 +14,7 @@ from harness import ROOT, ansible_env
 
 SMALLEST = {
     'app_keys': ['--keys', '2', '--rounds', '1'],
+    'fernet_reencrypt': ['--rows', '200', '--batch-size', '50'],
     'htpasswd': ['--count', '2', '--rounds', '4', '--min-ratio', '0'],
     'podman_secrets': ['--count', '2', '--min-ratio', '0'],
     'rotate': ['--count', '2', '--repeat', '1', '--min-ratio', '0'],

@@ -627,3 +627,20 @@ def test_host_file_backups(tmp_path):
     _audit.check_host_files(narrow, [{'path': str(env), 'mode': '0400', 'backups': True}])
     # A 0600 backup of a 0400 file is what the collection writes: only the file and the hand-made copy count.
     assert sorted(f['path'] for f in narrow.findings) == sorted([str(env), str(by_hand)])
+
+
+def test_plaintext_backup_beside_an_encrypted_backup_env_file(tmp_path):
+    env = tmp_path / '.env'
+    env.write_text('A=1\n')
+    env.chmod(0o600)
+    (tmp_path / '.env.bak').write_text('A=0\n')
+    (tmp_path / '.env.bak').chmod(0o600)
+    (tmp_path / '.env.20261202T101010.000001Z.gpg').write_bytes(b'ciphertext')
+    audit = _audit.Audit(host='app1')
+    _audit.check_host_files(audit, [{'path': str(env), 'backups': True, 'encrypted_backups': True,
+                                     'source': 'turnkey_env_files[0]'}])
+    assert [(f['rule'], f['severity'], os.path.basename(f['path'])) for f in audit.findings] == [
+        ('plaintext-backup', 'high', '.env.bak')]
+    plain = _audit.Audit()
+    _audit.check_host_files(plain, [{'path': str(env), 'backups': True}])
+    assert plain.findings == []
