@@ -75,7 +75,7 @@ options:
       - The environment's audit log (JSON lines that C(rotate.yml) and C(deploy.yml) append, see
         C(docs/rotation-runbook.md)). Secrets of O(rotation) that no logged run rotated within their
         C(max_age_days) are C(rotation-not-logged) (only once the log reaches back that far), failed rotations
-        no success followed C(rotation-failed), a log readable by others C(audit-log-mode). Missing: no check.
+        no success followed C(rotation-failed), a log readable by others C(audit-log-mode). A missing log is not checked.
       - With O(report), the action plugin appends this audit's own line to it (not in check mode).
     type: path
   files:
