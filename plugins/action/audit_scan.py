@@ -85,4 +85,4 @@ class ActionModule(ActionBase):
         counts = {}
         for finding in report.get('findings') or ():
             counts[finding.get('severity')] = counts.get(finding.get('severity'), 0) + 1
-        _audit_log.Trail(log, base, None, 'audit', outcome=outcome, findings=counts).flush()
+        _audit_log.Trail(log, base, None, 'audit', outcome=outcome, findings=counts, warn=self._display.warning).flush()

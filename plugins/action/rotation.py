@@ -126,8 +126,9 @@ class ActionModule(ActionBase):
         """The audit log's lines of this step (plugins/module_utils/_audit_log.py)."""
         mode = args.get('mode') or _vault_vars.plain(task_vars.get('__rotation') or {}).get('mode') or 'rotate'
         log = _audit_log.from_vars(task_vars, self._templar.template, self._task.check_mode)
-        base = _audit_log.context(args.get('environment') or task_vars.get('turnkey_environment'), mode, _lock.run_id(self._owner), task_vars)
-        trail = _audit_log.Trail(log, base, run, step, mode=mode, **facts)
+        base = _audit_log.context(args.get('environment') or task_vars.get('turnkey_environment'), mode,
+                                  _lock.run_id(self._owner), task_vars)
+        trail = _audit_log.Trail(log, base, run, step, mode=mode, warn=self._display.warning, **facts)
         if run is not None:
             run.on_save = trail.flush
         return trail

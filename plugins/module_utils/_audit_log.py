@@ -192,8 +192,19 @@ class Trail(object):
         self.secrets = _values(run) if run else []
 
     def flush(self, *_args):
+        """Write the new lines.  A log that cannot be written is a warning (``warn``), never
+        a failed step: the journal write before it happened, the run must go on to its end."""
         if self.log is None:
             return
+        try:
+            self._flush()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the rotation must not stop half way
+            self.log = None
+            warn = self.facts.get('warn')
+            if warn:
+                warn('audit log %s not written: %s' % (getattr(exc, 'filename', None) or '', exc.__class__.__name__))
+
+    def _flush(self):
         records = []
         for fields in getattr(self, '_' + self.step)():
             key = json.dumps(fields, sort_keys=True)

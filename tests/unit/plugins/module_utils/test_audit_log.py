@@ -182,3 +182,14 @@ def test_audit_reads_the_log(tmp_path):
     audit = Audit([], None)
     check_audit_log(audit, path, {'db': {'max_age_days': 30}}, 'audit.log')
     assert sorted(f['rule'] for f in audit.findings) == ['audit-log-mode', 'rotation-failed', 'rotation-not-logged']
+
+
+def test_unwritable_log_warns_and_goes_on(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    warnings = []
+    trail = _audit_log.Trail(_audit_log.Log(str(blocker / 'audit.log')), BASE, None, 'audit', outcome='passed',
+                             warn=warnings.append)
+    trail.flush()
+    trail.flush()
+    assert len(warnings) == 1 and 'not written' in warnings[0]
