@@ -132,8 +132,8 @@ def test_no_value_in_failure_reasons(tmp_path):
     current, new = 'Curr3nt-' + os.urandom(8).hex(), 'N3w-' + os.urandom(8).hex()
     run = _Run({'vault_db': current}, {'db': {'state': 'pending', 'new': {'vault_db': new}}})
     path = str(tmp_path / 'audit.log')
-    reason = 'login with %s failed (old %s, b64 %s, url %s)' % (new, current, base64.b64encode(new.encode()).decode(),
-                                                              quote(current + '/+'))
+    encoded = base64.b64encode(new.encode()).decode()
+    reason = 'login with %s failed (old %s, b64 %s, url %s)' % (new, current, encoded, quote(current + '/+'))
     trail = _audit_log.Trail(_audit_log.Log(path), BASE, run, 'promote',
                              outcomes={'db1': {'db': 'failed'}},
                              failures=[{'name': 'db', 'host': 'db1', 'step': 'Test db', 'msg': reason}])
