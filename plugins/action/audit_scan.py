@@ -11,7 +11,12 @@ templated: the rest of the catalogue (passwords of admin logins...) is never tou
 
 from __future__ import annotations
 
+import os
+
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log
+from ansible_collections.turnkey.secrets.plugins.plugin_utils._lock import run_id
 
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._kinds import KINDS
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._vault_vars import plain
@@ -66,4 +71,20 @@ class ActionModule(ActionBase):
                 return result
         args.pop('consumer_group', None)
         result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+        if args.get('report') and args.get('audit_log') and result.get('report'):
+            self._log(args, task_vars, result['report'])
         return result
+
+    def _log(self, args, task_vars, report):
+        """This audit's line in the environment's audit log (names and counts only)."""
+        log = _audit_log.from_vars(dict(task_vars, turnkey_audit_log=args['audit_log']), self._templar.template,
+                                   self._task.check_mode)
+        if log is None:
+            return
+        base = _audit_log.context(args.get('environment'), 'audit', run_id(os.getppid()), task_vars)
+        outcome = 'passed' if report.get('passed') else 'failed: %s finding(s) at or above %s' % (
+            report.get('failing'), args.get('fail_on') or 'critical')
+        counts = {}
+        for finding in report.get('findings') or ():
+            counts[finding.get('severity')] = counts.get(finding.get('severity'), 0) + 1
+        _audit_log.Trail(log, base, None, 'audit', outcome=outcome, findings=counts, warn=self._display.warning).flush()

@@ -16,7 +16,7 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log, _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _lock, _vault_tree, _vault_vars
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
@@ -125,6 +125,17 @@ class ActionModule(ActionBase):
                 out[str(host)] = _vault_vars.plain(value)
         return out
 
+    def _trail(self, args, task_vars, run, step, **facts):
+        """The audit log's lines of this step (plugins/module_utils/_audit_log.py)."""
+        mode = args.get('mode') or _vault_vars.plain(task_vars.get('__rotation') or {}).get('mode') or 'rotate'
+        log = _audit_log.from_vars(task_vars, self._templar.template, self._task.check_mode)
+        base = _audit_log.context(args.get('environment') or task_vars.get('turnkey_environment'), mode,
+                                  _lock.run_id(self._owner), task_vars)
+        trail = _audit_log.Trail(log, base, run, step, mode=mode, warn=self._display.warning, **facts)
+        if run is not None:
+            run.on_save = trail.flush
+        return trail
+
     def _lock_path(self, args):
         return os.path.abspath(os.path.expanduser(str(args['lock_file'])))
 
@@ -170,12 +181,14 @@ class ActionModule(ActionBase):
                     self._display.warning('removed a rotation lock left by a run that died: %s' % broke)
             out['work'] = False
             out['report'] = self._report_plan(args, run, plan, rotate_due, check=self._task.check_mode)
+            self._trail(args, task_vars, None, 'plan', due=due).flush()
             return out
         taken = _lock.acquire(lock, str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
         if taken.get('broke'):
             self._display.warning('removed a stale rotation lock %s: %s' % (lock, taken['broke']))
         # Another run may have finished between the first read and the lock: read again.
         run = self._run(args, catalogue, supplied)
+        trail = self._trail(args, task_vars, run, 'plan', due=due)
         generated = []
         deploy_reasons = {}
         if mode == 'deploy':
@@ -198,6 +211,7 @@ class ActionModule(ActionBase):
         else:
             run.create(rotate_due, supplied)
             records = run.service_records()
+        trail.flush()
         out.update(batches=_engine.batches(records), generated=generated, changed=bool(generated),
                    waiting_for_person=run.waiting_for_person,
                    report=self._report_plan(args, run, plan, rotate_due, deploy_reasons=deploy_reasons))
@@ -234,7 +248,10 @@ class ActionModule(ActionBase):
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         consumers = _vault_vars.plain(args.get('consumers') or {})
         hosts_with_consumers = [h for h, spec in consumers.items() if _engine.consumed_keys(spec)]
-        run.promote(self._outcomes(task_vars, '__rotation_outcome'), groups, hosts_with_consumers)
+        outcomes = self._outcomes(task_vars, '__rotation_outcome')
+        trail = self._trail(args, task_vars, run, 'promote', outcomes=outcomes, failures=self._failures(task_vars))
+        run.promote(outcomes, groups, hosts_with_consumers)
+        trail.flush()
         kept = _engine.kept_keys(run.entries)
         resolved = {h: _engine.resolve_consumers(consumers[h], run.values, kept)
                     for h in run.journal['waiting'] if h in consumers}
@@ -247,7 +264,10 @@ class ActionModule(ActionBase):
         consumers = _vault_vars.plain(args.get('consumers') or {})
         outcomes = self._outcomes(task_vars, '__rotation_deployed')
         ok = [h for h, v in outcomes.items() if v == 'ok']
+        trail = self._trail(args, task_vars, run, 'deployed', outcomes=outcomes,
+                            uses=_engine.consumers_of(run.entries, consumers))
         retiring = run.deployed(ok, consumers)
+        trail.flush()
         return {'changed': False, 'batches': _engine.batches(run.retire_records(retiring)),
                 'waiting': run.journal['waiting'],
                 'consumer_failures': {h: v for h, v in outcomes.items() if v != 'ok'}}
@@ -255,8 +275,11 @@ class ActionModule(ActionBase):
     def _finish(self, args, task_vars):
         run = self._run(args)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
-        retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in self._outcomes(task_vars, '__rotation_outcome').items()}
+        outcomes = self._outcomes(task_vars, '__rotation_outcome')
+        retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in outcomes.items()}
+        trail = self._trail(args, task_vars, run, 'finish', outcomes=outcomes, failures=self._failures(task_vars))
         finished = run.finish(retired, groups)
+        trail.flush()
         return {'changed': bool(finished), 'dated': finished, 'waiting': run.journal['waiting'],
                 'inflight': {n: e['state'] for n, e in run.inflight.items()},
                 'report': self._report_end(args, task_vars, run, finished),
@@ -301,7 +324,7 @@ class ActionModule(ActionBase):
         if consumed:
             lines.append('Consumers updated: %s.' % '; '.join(
                 '%s: %s' % (host, ', '.join(consumed[host])) for host in sorted(consumed)))
-        failures = [f for v in self._outcomes(task_vars, '__rotation_failures').values() for f in v]
+        failures = self._failures(task_vars)
 
         def about(names):
             told = sorted('%s on %s: %s' % (f['name'], f['host'], f['msg']) for f in failures
@@ -332,6 +355,9 @@ class ActionModule(ActionBase):
             lines.append('Commit: %s.' % ', '.join(_shown(p) for p in changed))
         return lines
 
+    def _failures(self, task_vars):
+        return [f for v in self._outcomes(task_vars, '__rotation_failures').values() for f in v]
+
     def _recover(self, args, task_vars):
         put_back = False
         if not self._task.check_mode and args.get('vault_password_file'):
@@ -349,6 +375,7 @@ class ActionModule(ActionBase):
         names = _vault_vars.plain([str(n) for n in args.get('names') or []])
         store = VaultFile(str(args['vault_file']), str(args['rotation_file']), [])
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
+        self._trail(args, task_vars, None, 'vault_done', names=names if changed else []).flush()
         return {'changed': bool(changed)}
 
     def _release(self, args, task_vars):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_report
+from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log, _audit_report
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_hosts import check_host_files
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_inventory import INVENTORY_EXTENSIONS, _yaml, scan_inventory_file
 from ansible_collections.turnkey.secrets.plugins.module_utils._audit_rules import (
@@ -47,6 +47,21 @@ def check_rotation(audit, rotation, path=None, now=None):
         else:
             audit.add('secret-overdue', path, '%s is %d days old (max %d): run rotate.yml'
                       % (name, entry['age_days'], entry['max_age_days']), dedup=name, anchor=name)
+
+
+def check_audit_log(audit, path, rotation, shown, now=None):
+    """The audit log of rotate.yml / deploy.yml runs: secrets no run rotated within their
+    max age, failed rotations no success followed, a log others can read."""
+    if not os.path.isfile(path):
+        return
+    if os.stat(path).st_mode & 0o077:
+        audit.add('audit-log-mode', shown, 'the audit log is readable by others than its owner: chmod 0600 it')
+    records, bad = _audit_log.read(path)
+    if bad:
+        audit.warnings.append('%s: %d line(s) are not JSON; skipped' % (shown, bad))
+    ages = {n: (e or {}).get('max_age_days') for n, e in (rotation or {}).items() if isinstance(e, dict)}
+    for rule, name, message in _audit_log.findings(records, ages, now=now):
+        audit.add(rule, shown, message, dedup=name, anchor=name)
 
 
 # --------------------------------------------------------------------------- the whole audit
@@ -195,6 +210,9 @@ def audit(params, now=None):
     if params.get('rotation'):
         path = params.get('rotation_path')
         check_rotation(audit_, params['rotation'], _display(path, root) if path else 'turnkey_rotation', now=now)
+    if params.get('audit_log'):
+        log_path = os.path.abspath(os.path.expanduser(params['audit_log']))
+        check_audit_log(audit_, log_path, params.get('rotation'), _display(log_path, root), now=now)
     if params.get('files'):
         scanned['host_files'] = check_host_files(audit_, params['files'])
 

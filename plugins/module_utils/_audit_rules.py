@@ -38,6 +38,9 @@ RULES = {
     'secret-overdue': 'high',
     'secret-never-rotated': 'medium',
     'literal-secret-in-task': 'high',
+    'rotation-not-logged': 'high',
+    'rotation-failed': 'high',
+    'audit-log-mode': 'medium',
 }
 
 SEC_RE = re.compile(r'(?<![0-9A-Za-z])SEC[0-9a-fA-F]{64}(?![0-9A-Za-z])')

@@ -70,6 +70,14 @@ options:
   rotation_path:
     description: File the rotation table comes from, used as the path of rotation findings.
     type: path
+  audit_log:
+    description:
+      - The environment's audit log (JSON lines that C(rotate.yml) and C(deploy.yml) append, see
+        C(docs/rotation-runbook.md)). Secrets of O(rotation) that no logged run rotated within their
+        C(max_age_days) are C(rotation-not-logged) (only once the log reaches back that far), failed rotations
+        no success followed C(rotation-failed), a log readable by others C(audit-log-mode). A missing log is not checked.
+      - With O(report), the action plugin appends this audit's own line to it (not in check mode).
+    type: path
   files:
     description:
       - Secret files on the host this module runs on. Missing files are reported (C(secret-file-missing)) unless
@@ -421,6 +429,7 @@ def main():
             vault_password_files=dict(type='list', elements='path', default=[], no_log=False),
             rotation=dict(type='dict'),
             rotation_path=dict(type='path'),
+            audit_log=dict(type='path'),
             files=dict(type='list', elements='dict', default=[], options=dict(
                 path=dict(type='path', required=True),
                 mode=dict(type='raw', default='0600'),

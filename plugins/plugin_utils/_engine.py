@@ -186,6 +186,13 @@ def known_keys(entries, values):
     return keys
 
 
+def consumers_of(entries, consumers):
+    """{host: [names of the secrets it reads]} (for the audit log's deploy lines)."""
+    return {host: sorted(n for n, (kind, _o) in entries.items()
+                         if consumed_keys(spec) & (set(kind.keys(n)) | set(kind.kept_keys(n))))
+            for host, spec in consumers.items()}
+
+
 def kept_keys(entries):
     return {key for name, (kind, _o) in entries.items() for key in kind.kept_keys(name)}
 
@@ -463,6 +470,9 @@ class Run(object):
         self.journal.setdefault('secrets', {})
         self.journal.setdefault('waiting', [])
         self.done, self.failed, self.undoing, self.waiting_for_person = [], [], [], []
+        # Called after each journal write, before the checkpoint: the audit log's lines of
+        # a step are written even when the run is killed right after that write.
+        self.on_save = None
 
     @property
     def inflight(self):
@@ -477,6 +487,8 @@ class Run(object):
         self.store.save(updates, journal=journal)
         if updates:
             self.values.update(updates)
+        if self.on_save:
+            self.on_save()
         checkpoint(transition)
 
     # create ------------------------------------------------------------------

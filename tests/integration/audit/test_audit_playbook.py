@@ -104,17 +104,22 @@ def test_demo_inventory_passes_by_fqcn_and_check_mode_writes_nothing(playbook, t
     shared.mkdir()
     os.chmod(str(shared), 0o1777)
     report_path = str(shared / 'demo-report.json')
+    log_path = str(tmp_path / 'audit.log')
     common = dict(playbook='turnkey.secrets.audit', inventory=os.path.join(ROOT, 'inventory', 'demo'),
                   args=['--vault-id', 'demo@' + os.path.join(ROOT, 'inventory', 'demo', '.vault_pass_demo')],
-                  extra_vars={'audit_report_path': report_path})
+                  extra_vars={'audit_report_path': report_path, 'audit_log_path': log_path})
     result = playbook(check=True, **common)
     assert not os.path.exists(report_path) and result.task(WRITE)['changed']
+    assert not os.path.exists(log_path)
 
     result = playbook(**common)
     assert result.task(WRITE)['changed']
     report = load_report(report_path)
     assert os.stat(str(shared)).st_mode & 0o7777 == 0o1777
     assert report['passed'] and report['environment'] == 'demo'
+    with open(log_path) as handle:
+        line, = [json.loads(text) for text in handle]
+    assert line['step'] == 'audit' and line['outcome'] == 'passed' and line['environment'] == 'demo'
     demo_pass = index(report)[('vault-password-in-tree', 'inventory/demo/.vault_pass_demo')]
     assert demo_pass['allowed'] and 'demo-only' in demo_pass['allow_reason']
     assert report['scanned']['commits'] >= 1

@@ -63,6 +63,9 @@ def _plant(checkout, tmp_path):
         _rel(checkout, _write(checkout, 'inventory/staging/..rotate.lock.k2j3.tmp', '{"pid": 1}\n')),
         _rel(checkout, _write(checkout, 'inventory/staging/.state/audit-report.json', report)),
         _rel(checkout, _write(checkout, 'inventory/staging/.state/journal.json', db_password)),
+        _rel(checkout, _write(checkout, 'inventory/demo/.state/audit.log', '{"secret": "db_password"}\n')),
+        _rel(checkout, _write(checkout, 'inventory/demo/audit.log.1', '{"secret": "db_password"}\n')),
+        _rel(checkout, _write(checkout, 'playbooks/audit.log', '{"secret": "db_password"}\n')),
         # An environment named otherwise, and one whose name starts like the demo's.
         _rel(checkout, _write(checkout, 'inventory/prod-eu/group_vars/all/vault.yml', db_password)),
         _rel(checkout, _write(checkout, 'inventory/demo-prod/group_vars/all/vault.yml', db_password)),

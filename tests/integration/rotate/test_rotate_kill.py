@@ -12,6 +12,7 @@ The full matrix runs with TURNKEY_FULL_MATRIX=1 (scripts/test.sh crash); the def
 stage runs every transition with ``tree`` and ``main`` and one with ``int``/``term``.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -20,8 +21,10 @@ import time
 
 import pytest
 
+import yaml
+
 from harness import ROOT, ansible_env, assert_no_secret, run_playbook
-from invariants import assert_converged
+from invariants import assert_converged, assert_logged_once_per_step
 
 TRANSITIONS = ['create', 'promote', 'deployed', 'dated', 'finish']
 MODES = ['tree', 'main', 'int', 'term']
@@ -86,3 +89,42 @@ def test_killed_after_a_transition_converges(demo_env, tmp_path, transition, mod
         [after['vault_field_encryption_key']] + after.get('vault_field_encryption_key_previous', []))
     # No process of the killed run is left.
     assert not _descendants(proc.pid)
+    # The audit log: each step of each secret once over both runs, no value in any form.
+    log = assert_logged_once_per_step(demo_env, runs=2)
+    secrets = [v for d in (before, after) for v in d.values() if isinstance(v, str)]
+    secrets += [v for d in (before, after) for kept in d.values() if isinstance(kept, list) for v in kept]
+    assert_no_secret(log, secrets, 'audit log')
+    if (transition, mode) == ('promote', 'tree'):
+        _audit_reads_the_log(demo_env, tmp_path, secrets)
+
+
+def _audit_reads_the_log(env, tmp_path, secrets):
+    """audit.yml reports a rotation that failed afterwards and a secret rotation.yml calls
+    fresh that no logged run rotated, and appends its own line."""
+    path = os.path.join(env.inventory, '.state', 'audit.log')
+    lines = open(path).read().splitlines()
+    first = json.loads(lines[0])
+    old = dict(first, time='2025-01-01T00:00:00Z')  # the log reaches back over a year
+    failed = dict(json.loads(lines[-1]), step='test', secret='dashboard_password', host='localhost',
+                  outcome='failed: test: Check the new password on nginx: HTTP 401')
+    failed.pop('outstanding', None)
+    failed.pop('in_flight', None)
+    with open(path, 'w') as handle:
+        handle.write('\n'.join([json.dumps(old)] + lines + [json.dumps(failed)]) + '\n')
+    rotation = env.rotation()
+    # Hand-edited rotation.yml: says rotated yesterday, the log knows better.
+    rotation['legacy_token'] = {'rotated_at': rotation['secret_key']['rotated_at'], 'max_age_days': 30}
+    with open(env.rotation_file, 'w') as handle:
+        yaml.safe_dump({'turnkey_rotation': rotation}, handle)
+    report_path = str(tmp_path / 'report.json')
+    result = run_playbook(tmp_path, playbook='turnkey.secrets.audit', inventory=env.inventory, args=env.vault_args,
+                          extra_vars={'audit_hosts': 'none', 'audit_git_history': False, 'audit_fail_on': 'never',
+                                      'audit_report_path': report_path}, leak_check=secrets)
+    with open(report_path) as handle:
+        found = {(f['rule'], f['message'].split(':')[0]) for f in json.load(handle)['findings']}
+    assert ('rotation-failed', 'dashboard_password') in found, found
+    assert ('rotation-not-logged', 'legacy_token') in found, found
+    assert not {f for f in found if f[0].startswith('rotation-') and f[1] in ('secret_key', 'field_encryption_key')}
+    last = json.loads(open(path).read().splitlines()[-1])
+    assert last['step'] == 'audit' and last['playbook'] == 'audit' and last['outcome'] == 'passed', last
+    assert_no_secret(open(path).read() + result.output, secrets, 'audit log after audit.yml')
