@@ -154,6 +154,7 @@ class ActionModule(ActionBase):
         work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
         lock = self._lock_path(args)
         out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
+               'hosts': {'services': [], 'retire': []},
                'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
                # What the end report compares to name the files to commit.
                'fingerprint': {p: _digest(p) for p in (os.path.abspath(str(args['vault_file'])),
@@ -198,7 +199,9 @@ class ActionModule(ActionBase):
         else:
             run.create(rotate_due, supplied)
             records = run.service_records()
-        out.update(batches=_engine.batches(records), generated=generated, changed=bool(generated),
+        batches = _engine.batches(records)
+        out.update(batches=batches, hosts=_engine.play_hosts(run, batches, groups, rotate_due), generated=generated,
+                   changed=bool(generated),
                    waiting_for_person=run.waiting_for_person,
                    report=self._report_plan(args, run, plan, rotate_due, deploy_reasons=deploy_reasons))
         return out
