@@ -165,6 +165,8 @@ class ActionModule(ActionBase):
         work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
         lock = self._lock_path(args)
         out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
+               # The host this step runs on, which runs every once-only step of the later plays.
+               'hosts': {'controller': str(task_vars.get('inventory_hostname') or 'localhost'), 'services': [], 'retire': []},
                'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
                # What the end report compares to name the files to commit.
                'fingerprint': {p: _digest(p) for p in (os.path.abspath(str(args['vault_file'])),
@@ -212,7 +214,9 @@ class ActionModule(ActionBase):
             run.create(rotate_due, supplied)
             records = run.service_records()
         trail.flush()
-        out.update(batches=_engine.batches(records), generated=generated, changed=bool(generated),
+        batches = _engine.batches(records)
+        out['hosts'].update(_engine.play_hosts(run, batches, groups, rotate_due))
+        out.update(batches=batches, generated=generated, changed=bool(generated),
                    waiting_for_person=run.waiting_for_person,
                    report=self._report_plan(args, run, plan, rotate_due, deploy_reasons=deploy_reasons))
         return out

@@ -125,6 +125,12 @@ batches:
   description: Service steps to run, per inventory group (values included; no_log).
   returned: steps plan and deployed
   type: dict
+hosts:
+  description:
+    - With V(plan), the inventory hosts the later plays have work for (C(services), C(retire);
+      empty without work); the plays of C(rotate.yml) target only these and the controller.
+  returned: step plan
+  type: dict
 promoted:
   description: Secrets whose new value became current.
   returned: step promote

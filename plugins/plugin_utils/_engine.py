@@ -423,6 +423,24 @@ def group_hosts(group, groups):
     return [CONTROLLER] if group == CONTROLLER else list(groups.get(group) or [])
 
 
+def play_hosts(run, batches, groups, due_names):
+    """The inventory hosts each later play of rotate.yml / deploy.yml has work for.
+
+    The plays target these (and the controller) only: a host outside them would just
+    skip every task, which costs the controller a worker per task and host.
+    ``services``: the hosts of the groups with service records; ``retire``: the hosts of
+    the groups of kinds that retire an old credential, for the secrets that may reach
+    that step in this run.  The consumers play takes the hosts promote deploys to.
+    """
+    names = set(run.inflight) | set(due_names)
+    retiring = {run.entries[n][0].group for n in names if n in run.entries and 'retire' in run.entries[n][0].steps}
+
+    def hosts_of(group_names):
+        return sorted({h for g in group_names if g != CONTROLLER for h in groups.get(g) or ()})
+
+    return {'services': hosts_of(batches), 'retire': hosts_of(retiring)}
+
+
 def check_groups(entries, names, groups):
     problems = []
     for name in names:
