@@ -12,6 +12,7 @@ longer than a run.  The lock is a file beside the inventory (``_lock.py``).
 
 from __future__ import annotations
 
+import copy
 import os
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _rotation, _vault
@@ -52,7 +53,9 @@ class VaultFile(object):
             raise InputError('%s holds no encrypted value: encrypt it (ansible-vault encrypt) before rotating' % self.path)
         if self.vault_id:
             self.doc.label = self.vault_id
-        values = dict(self.doc.values)
+        # The engine edits what it is given in place: the document keeps its own copy to
+        # compare with.
+        values = copy.deepcopy(self.doc.values)
         journal = values.pop(JOURNAL, None) or {}
         if not isinstance(journal, dict):
             raise InputError('%s: %s is not a mapping; restore the file from git' % (self.path, JOURNAL))
@@ -81,7 +84,7 @@ class VaultFile(object):
             if envelope != self.raw:
                 _atomic.atomic_write(self.path, envelope, mode=None if self.exists else 0o600)
         values = dict(self.doc.values)
-        values.update(updates)
+        values.update(copy.deepcopy(updates))
         for key in removals:
             values.pop(key, None)
         self.doc.text, self.doc.values, self.doc.format = new_text, values, self.doc.format
