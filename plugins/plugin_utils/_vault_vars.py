@@ -114,8 +114,17 @@ def edit_text(text, where, updates, removals):
         key_node, value_node = entries[key]
         if value_node.start_mark.index < key_node.start_mark.index:
             raise InputError('%s: %s is a YAML alias; edit it with ansible-vault edit' % (where, key))
-        edits.append((key_node.start_mark.index, _content_end(text, value_node),
-                      _render(key, value, key_node.start_mark.column, newline)))
+        end = _content_end(text, value_node)
+        rendered = _render(key, value, key_node.start_mark.column, newline)
+        line_end = text.find('\n', end)
+        line_end = len(text) if line_end < 0 else line_end - text[line_end - 1:line_end].count('\r')
+        rest = text[end:line_end]
+        if '!vault |' in rendered and rest.strip().startswith('#'):
+            # A comment after the value would land inside the !vault block: it goes after the
+            # block's header, where YAML allows it.
+            first, _sep, others = rendered.partition(newline)
+            rendered, end = first + rest + newline + others, line_end
+        edits.append((key_node.start_mark.index, end, rendered))
     for key in removals:
         if key in entries:
             key_node, value_node = entries[key]
