@@ -32,7 +32,7 @@ options:
         is given C(--vault-id) O(vault_id)), as C(ansible --vault-id) reads it.
       - Without O(vault_password_file) and O(vault_password), the vault secrets the playbook was run with are
         used (C(--vault-id label@prompt), a password file or client script, C(--ask-vault-pass),
-        C(ANSIBLE_VAULT_PASSWORD_FILE)), those labelled O(vault_id) first: AWX vault credentials work as they are.
+        C(ANSIBLE_VAULT_PASSWORD_FILE)), those labelled O(vault_id) first, so AWX vault credentials work as they are.
     type: path
   vault_password:
     description: The vault password, instead of O(vault_password_file).
