@@ -165,8 +165,8 @@ def write_back(spec, inventory_dir, files, accepted, message):
                 break
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    raise TurnkeyError('git write-back: push to branch %s of %s failed: %s' % (spec['branch'],
-                                                                            _remote_shown(spec['remote']), last))
+    raise TurnkeyError('git write-back: push to branch %s of %s failed: %s'
+                       % (spec['branch'], _remote_shown(spec['remote']), last))
 
 
 def _remote_shown(remote):
