@@ -12,6 +12,11 @@ if tar -tzf "$tarball" | grep -E '^(tests|molecule|benchmarks|\.venv|\.state|\.c
     | grep -vE '^inventory/demo(/|$)'; then
   echo "build contains files that build_ignore should exclude" >&2; exit 1
 fi
+# The execution-environment definition and the files it names (ansible-builder reads them).
+tar -tzf "$tarball" > "$work/files.txt"
+for f in meta/execution-environment.yml requirements.txt bindep.txt; do
+  grep -qx "$f" "$work/files.txt" || { echo "build lacks $f (execution environment)" >&2; exit 1; }
+done
 ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible-galaxy collection install -p "$work/installed" "$tarball" >/dev/null
 ANSIBLE_COLLECTIONS_PATH="$work/installed" ansible-doc -l turnkey.secrets > "$work/doc.txt"
 cat "$work/doc.txt"

@@ -18,13 +18,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log, _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
-from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _lock, _vault_tree, _vault_vars
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _git, _lock, _vault_tree, _vault_vars
 from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
 
-STEPS = ('recover', 'plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
+STEPS = ('recover', 'plan', 'git', 'promote', 'deployed', 'finish', 'vault_done', 'release')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
-                  'consumer_group', 'consumers', 'names'))
+                  'consumer_group', 'consumers', 'names', 'vault_format', 'git', 'git_stage', 'git_base'))
 
 
 def _supplied(args, entries_raw):
@@ -55,6 +55,11 @@ def _deploy_reason(run, name):
 def _unretired(run):
     """Secrets deployed everywhere whose old credential is still to be retired."""
     return sorted(n for n, e in run.inflight.items() if e['state'] == 'deployed')
+
+
+def _writable(path):
+    return bool(path) and os.path.isfile(path) and os.access(path, os.W_OK) and \
+        os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
 
 
 def _shown(path):
@@ -93,15 +98,12 @@ class ActionModule(ActionBase):
         if path and os.path.exists(os.path.expanduser(str(path))):
             passwords.append(_vault_tree.load_password(str(path), args.get('vault_id'), self._loader, 'vault_password_file'))
         # The secrets ansible-playbook was given (--vault-id, --ask-vault-pass, ...).
-        for _label, secret in getattr(getattr(self._loader, '_vault', None), 'secrets', None) or ():
-            value = getattr(secret, 'bytes', None)
-            if value and value not in passwords:
-                passwords.append(value)
+        passwords.extend(p for p in _vault_tree.playbook_secrets(self._loader, args.get('vault_id')) if p not in passwords)
         return passwords
 
     def _run(self, args, catalogue=None, supplied=None):
         store = VaultFile(str(args['vault_file']), str(args['rotation_file']), self._passwords(args),
-                          args.get('vault_id') or None)
+                          args.get('vault_id') or None, args.get('vault_format') or None)
         entries = _engine.validate_catalogue(_vault_vars.plain(catalogue if catalogue is not None else args.get('catalogue') or {}),
                                              supplied)
         return _engine.Run(store, entries, _rotation.utcnow())
@@ -156,6 +158,16 @@ class ActionModule(ActionBase):
             # A vault password rotation cut short leaves <password file>.new: finish it.
             if run.entries[name][0].name == 'vault' and password_file and os.path.exists(password_file + '.new'):
                 plan[name].update(due=True, reason='interrupted vault password rotation: resumed')
+        for name in names:
+            # Changing the vault password needs the file it lives in (AWX, navigator and
+            # --ask-vault-pass runs have none): say so and rotate the rest.
+            if run.entries[name][0].name == 'vault' and plan[name]['due'] and not _writable(password_file):
+                plan[name].update(due=False, reason='due, but skipped: the vault password is changed in the file it '
+                                  'lives in and no writable turnkey_vault_password_file is given (%s)'
+                                  % (_shown(password_file) if password_file else 'none'))
+                self._display.warning('%s: vault password rotation skipped: no writable vault password file '
+                                      '(turnkey_vault_password_file); rotate it where the password lives'
+                                      % (args.get('environment') or 'default'))
         due = [n for n in names if plan[n]['due']]
         for name in run.inflight:
             if name in run.entries:
@@ -381,6 +393,28 @@ class ActionModule(ActionBase):
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
         self._trail(args, task_vars, None, 'vault_done', names=names if changed else []).flush()
         return {'changed': bool(changed)}
+
+    def _git(self, args, task_vars):
+        """Commit and push the vault file and rotation.yml (turnkey_git); ``git_stage``:
+        ``create`` (pending values, before any service changes) or ``finish``."""
+        spec = _git.check(_vault_vars.plain(args.get('git') or {}))
+        if spec is None or self._task.check_mode:
+            return {'changed': False, 'pushed': False}
+        files = [os.path.abspath(os.path.expanduser(str(args[k]))) for k in ('vault_file', 'rotation_file')]
+        inventory = os.path.dirname(os.path.dirname(os.path.dirname(files[0])))
+        accepted = {}
+        for base in _vault_vars.plain(args.get('git_base') or []):
+            for path, value in (base or {}).items():
+                accepted.setdefault(path, set()).add(value)
+        names = ', '.join(sorted(_vault_vars.plain(args.get('names') or []))) or 'nothing'
+        env = args.get('environment') or 'default'
+        if args.get('git_stage') == 'finish':
+            message = 'turnkey.secrets: %s: %s %s' % (env, 'deployed' if args.get('mode') == 'deploy' else 'rotated', names)
+        else:
+            message = ('turnkey.secrets: %s: new values of %s stored as pending, before any service changes'
+                       % (env, names))
+        out = _git.write_back(spec, inventory, files, accepted, message)
+        return {'changed': out['pushed'], 'pushed': out['pushed'], 'commit': out['commit'], 'digests': out['digests']}
 
     def _release(self, args, task_vars):
         lock = self._lock_path(args)

@@ -24,16 +24,18 @@ class ActionModule(ActionBase):
         try:
             if args['vault_password'] is not None:
                 password = check_password(str(args['vault_password']), 'vault_password')
-            else:
+            elif args['vault_password_file']:
                 password = _vault_tree.load_password(args['vault_password_file'], args['vault_id'], self._loader,
                                                      'vault_password_file')
+            else:
+                password = _vault_tree.playbook_secrets(self._loader, args['vault_id'])
             result.update(_vault_vars.update_vault_file(
                 args['path'], password, vault_id=args['vault_id'], values=_vault_vars.plain(args['values']),
                 generate={str(k): str(v) for k, v in args['generate'].items()},
                 regenerate=[str(k) for k in args['regenerate']], remove=[str(k) for k in args['remove']],
                 create=args['create'], mode=args['mode'], backup=args['backup'], check_mode=self._task.check_mode,
                 follow=args['follow'], allow_shared_parent=args['allow_shared_parent'],
-                return_values=args['return_values']))
+                return_values=args['return_values'], vault_format=args['format']))
         except TurnkeyError as exc:
             result.update(exc.details)
             result.update(failed=True, changed=False, msg=exc.msg)

@@ -85,6 +85,16 @@ def scan_inventory_file(audit, relpath, text, vault_id, vault_named):
             audit.add('vault-wrong-label', relpath,
                       'inline !vault value encrypted with %s, expected vault-id label %s'
                       % ('label %s' % label if label else 'no vault-id label', vault_id), line=line)
+    if vault_named and clear and inline_labels:
+        # An inline vault file (turnkey_vault_format: inline) is plain YAML by design; a value
+        # in it that is not a !vault string is a secret in clear.
+        for key, node in clear:
+            audit.add('vault-inline-plaintext', relpath,
+                      'inline vault file holds %s in clear (not a !vault value); encrypt it: ansible-vault '
+                      'encrypt_string --vault-id %s@<password file> --encrypt-vault-id %s --stdin-name %s'
+                      % (key or 'a value', vault_id or '<env>', vault_id or '<env>', key or '<name>'),
+                      line=node.start_mark.line + 1, excerpt='%s: \u2026' % key)
+        return
     if vault_named:
         if clear:
             audit.add('vault-not-encrypted', relpath,

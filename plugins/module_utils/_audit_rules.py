@@ -28,6 +28,7 @@ RULES = {
     'gitignore-missing': 'high',
     'inventory-clear-secret': 'critical',
     'vault-not-encrypted': 'critical',
+    'vault-inline-plaintext': 'critical',
     'vault-wrong-label': 'high',
     'vault-password-in-tree': 'critical',
     'vault-password-mode': 'critical',

@@ -329,10 +329,6 @@ REKEY_SPEC = dict(
         ('new_vault_password_file', 'new_vault_password'),
         ('new_vault_password_file', 'rotate_password_file'),
     ],
-    required_one_of=[
-        ('old_vault_password_file', 'old_vault_password', 'rotate_password_file'),
-        ('new_vault_password_file', 'new_vault_password', 'rotate_password_file'),
-    ],
 )
 
 SECRET_SPEC = dict(
@@ -351,7 +347,7 @@ SECRET_SPEC = dict(
         return_values=dict(type='bool', default=False),
         follow=dict(type='bool', default=False),
         allow_shared_parent=dict(type='bool', default=False),
+        format=dict(type='str', choices=['file', 'inline']),
     ),
     mutually_exclusive=[('vault_password_file', 'vault_password')],
-    required_one_of=[('vault_password_file', 'vault_password')],
 )

@@ -250,7 +250,7 @@ attributes:
     platforms: posix
 notes:
   - Rules and severities - C(dingtalk-secret), C(access-token-url), C(private-key), C(secret-file-committed),
-    C(secret-file-in-history), C(inventory-clear-secret), C(vault-not-encrypted) are critical;
+    C(secret-file-in-history), C(inventory-clear-secret), C(vault-not-encrypted), C(vault-inline-plaintext) are critical;
     C(vault-password-in-tree) and C(vault-password-mode) are critical (committed, or readable by every user)
     or high; C(secret-file-mode) is critical when others get access, else high; C(password-assignment),
     C(url-credentials), C(gitignore-missing), C(vault-wrong-label), C(secret-file-owner), C(secret-overdue),

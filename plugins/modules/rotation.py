@@ -25,7 +25,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [recover, plan, promote, deployed, finish, vault_done, release]
+    choices: [recover, plan, git, promote, deployed, finish, vault_done, release]
   environment:
     description: Environment name, for messages and the lock.
     type: str
@@ -43,6 +43,19 @@ options:
       - Vault password file or client script; without it the vault secrets
         C(ansible-playbook) was given are used.
     type: path
+  vault_format:
+    description: Format of a vault file the engine creates (V(file) or V(inline)); an existing file keeps its own.
+    type: str
+  git:
+    description: The V(git) step's write-back target, C(turnkey_git) (C(remote), C(branch), C(path)).
+    type: dict
+  git_stage:
+    description: The V(git) step's stage, V(create) (pending values) or V(finish), for the commit message.
+    type: str
+  git_base:
+    description: The V(git) step's accepted remote contents, path to sha256, as the V(plan) and first V(git) steps returned.
+    type: list
+    elements: dict
   vault_id:
     description: Vault-id label of the environment.
     type: str
@@ -79,7 +92,7 @@ options:
     type: str
     default: app
   names:
-    description: With V(vault_done), the vault password secrets to date.
+    description: With V(vault_done), the vault password secrets to date; with V(git), the secret names of the commit message.
     type: list
     elements: str
 attributes:

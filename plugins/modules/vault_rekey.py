@@ -46,7 +46,9 @@ options:
       - File holding the current vault password, or an executable vault password script (run, its
         output is the password; a C(*-client) script is given C(--vault-id) O(old_vault_id)),
         exactly as C(ansible --vault-id) reads it.
-      - One of O(old_vault_password_file), O(old_vault_password) and O(rotate_password_file) is required.
+      - Without O(old_vault_password_file), O(old_vault_password) and O(rotate_password_file), the vault secrets the
+        playbook was run with are the old passwords (C(--vault-id label@prompt), a file or client script,
+        C(--ask-vault-pass)).
     type: path
   old_vault_password:
     description: The current vault password, instead of O(old_vault_password_file).
@@ -55,7 +57,8 @@ options:
     description:
       - File or script holding the new vault password, read like O(old_vault_password_file)
         (a client script is given C(--vault-id) O(new_vault_id), else O(old_vault_id)).
-      - Unless O(rotate_password_file) is used, O(new_vault_password_file) or O(new_vault_password) is required.
+      - Unless O(rotate_password_file) is used, O(new_vault_password_file) or O(new_vault_password) is required, or the
+        playbook is run with a vault secret labelled O(new_vault_id) (C(--vault-id <new_vault_id>@prompt)).
     type: path
   new_vault_password:
     description:

@@ -30,11 +30,22 @@ options:
     description:
       - File holding the vault password, or an executable vault password script (a C(*-client) script
         is given C(--vault-id) O(vault_id)), as C(ansible --vault-id) reads it.
-      - One of O(vault_password_file) and O(vault_password) is required.
+      - Without O(vault_password_file) and O(vault_password), the vault secrets the playbook was run with are
+        used (C(--vault-id label@prompt), a password file or client script, C(--ask-vault-pass),
+        C(ANSIBLE_VAULT_PASSWORD_FILE)), those labelled O(vault_id) first, so AWX vault credentials work as they are.
     type: path
   vault_password:
     description: The vault password, instead of O(vault_password_file).
     type: str
+  format:
+    description:
+      - V(file) keeps the whole file one ansible-vault blob; V(inline) keeps it plain YAML whose values are each an
+        inline C(!vault) string (AWX inventory sources and C(ansible-inventory) read it; lists and dictionaries hold
+        inline strings as their leaves). A file in the other format is converted (comments and key order kept);
+        converting again changes nothing. Omitted, an existing file keeps its format and a new one is V(file).
+      - In V(inline) format only the values that change are encrypted again, so the others keep their ciphertext.
+    type: str
+    choices: [file, inline]
   vault_id:
     description:
       - Vault-id label written in the file's header when it is re-encrypted or created; when omitted

@@ -50,6 +50,19 @@ def load_password(path, vault_id, loader, option):
     return secret.bytes
 
 
+def playbook_secrets(loader, vault_id=None):
+    """The vault secrets ansible-playbook holds (``--vault-id label@prompt|file|script``,
+    ``--ask-vault-pass``, ``ANSIBLE_VAULT_PASSWORD_FILE``), those labelled ``vault_id`` first."""
+    secrets = getattr(getattr(loader, '_vault', None), 'secrets', None) or ()
+    ordered = sorted(secrets, key=lambda item: 0 if vault_id and item[0] == vault_id else 1)
+    out = []
+    for _label, secret in ordered:
+        value = getattr(secret, 'bytes', None)
+        if value and value not in out:
+            out.append(value)
+    return out
+
+
 def read_password_file(path):
     """Content of a plain password file as ansible reads it (whitespace stripped), or None."""
     data = _atomic.read_bytes(path)

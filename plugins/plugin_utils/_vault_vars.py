@@ -38,6 +38,17 @@ if yaml is not None:
 
     _AnyTagLoader.add_multi_constructor('!', _untagged)
 
+    class _Dumper(yaml.SafeDumper):
+        """SafeDumper that writes a Vaulted envelope as an inline ``!vault |`` value."""
+
+
+class Vaulted(str):
+    """An envelope (str) that is written as an inline ``!vault |`` value."""
+
+
+if yaml is not None:
+    _Dumper.add_representer(Vaulted, lambda dumper, data: dumper.represent_scalar('!vault', str.__str__(data), style='|'))
+
 
 def _parse(text, where):
     """``(root node or None, {key: (key node, value node)}, {key: value})``."""
@@ -80,8 +91,8 @@ def _content_end(text, node):
 
 
 def _render(key, value, column, newline):
-    dumped = yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False, allow_unicode=True,
-                            width=1 << 30).rstrip('\n')
+    dumped = yaml.dump({key: value}, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                       width=1 << 30).rstrip('\n')
     return dumped.replace('\n', newline + ' ' * column)
 
 
@@ -103,8 +114,17 @@ def edit_text(text, where, updates, removals):
         key_node, value_node = entries[key]
         if value_node.start_mark.index < key_node.start_mark.index:
             raise InputError('%s: %s is a YAML alias; edit it with ansible-vault edit' % (where, key))
-        edits.append((key_node.start_mark.index, _content_end(text, value_node),
-                      _render(key, value, key_node.start_mark.column, newline)))
+        end = _content_end(text, value_node)
+        rendered = _render(key, value, key_node.start_mark.column, newline)
+        line_end = text.find('\n', end)
+        line_end = len(text) if line_end < 0 else line_end - text[line_end - 1:line_end].count('\r')
+        rest = text[end:line_end]
+        if '!vault |' in rendered and rest.strip().startswith('#'):
+            # A comment after the value would land inside the !vault block: it goes after the
+            # block's header, where YAML allows it.
+            first, _sep, others = rendered.partition(newline)
+            rendered, end = first + rest + newline + others, line_end
+        edits.append((key_node.start_mark.index, end, rendered))
     for key in removals:
         if key in entries:
             key_node, value_node = entries[key]
@@ -123,13 +143,24 @@ def edit_text(text, where, updates, removals):
         else:
             new_text += ('' if not new_text or new_text.endswith('\n') else newline) + block + newline
     expected = dict(current)
-    expected.update(updates)
+    # A !vault value reads back as its envelope text.
+    expected.update(_unvaulted(updates))
     for key in removals:
         expected.pop(key, None)
     if not same(_parse(new_text, where)[2], expected):
         raise TurnkeyError('%s: the edited variables did not read back as expected; nothing was written. '
                            'Edit this file with ansible-vault edit and report the problem' % where)
     return new_text
+
+
+def _unvaulted(value):
+    if isinstance(value, Vaulted):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return {k: _unvaulted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unvaulted(v) for v in value]
+    return value
 
 
 def parse_values(text, where):
@@ -183,9 +214,19 @@ def _check_keys(keys, option):
 
 def update_vault_file(path, password, vault_id=None, values=None, generate=None, regenerate=(), remove=(),
                       create=False, mode=None, backup=False, check_mode=False, return_values=False, follow=False,
-                      allow_shared_parent=False):
-    """Apply the changes; returns the result dict of the action plugin (values only if asked)."""
+                      allow_shared_parent=False, vault_format=None):
+    """Apply the changes; returns the result dict of the action plugin (values only if asked).
+
+    ``password``: the password bytes, or a list of candidates (the playbook's vault secrets):
+    the one that opens the file encrypts it again.  ``vault_format``: ``file`` or ``inline``
+    converts the file to it; None keeps an existing file's (a new one is ``file``)."""
     _vault.require_libraries()
+    vault_format = check_format(vault_format, 'format')
+    passwords = [p for p in (password if isinstance(password, list) else [password]) if p]
+    if not passwords:
+        raise InputError('no vault password: give vault_password_file or vault_password, or run the playbook with the '
+                         'vault-id of %s (--vault-id <label>@prompt, a file or a client script, or --ask-vault-pass)'
+                         % path)
     values, generate = dict(values or {}), dict(generate or {})
     regenerate, remove = list(regenerate or ()), list(remove or ())
     path = os.path.abspath(os.path.expanduser(path))
@@ -215,36 +256,30 @@ def update_vault_file(path, password, vault_id=None, values=None, generate=None,
     _atomic.parse_mode(mode, 0o600)
     with _atomic.Target(path, follow=follow, allow_shared_parent=allow_shared_parent) as target:
         if check_mode:
-            return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
-                           check_mode, return_values)
+            return _update(path, target, passwords, label, values, generate, regenerate, remove, create, mode, backup,
+                           check_mode, return_values, vault_format)
         with target.lock():
-            return _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup,
-                           check_mode, return_values)
+            return _update(path, target, passwords, label, values, generate, regenerate, remove, create, mode, backup,
+                           check_mode, return_values, vault_format)
 
 
-def _update(path, target, password, label, values, generate, regenerate, remove, create, mode, backup, check_mode,
-            return_values):
+def _update(path, target, passwords, label, values, generate, regenerate, remove, create, mode, backup, check_mode,
+            return_values, vault_format):
     data = target.read()
     created = data is None
     if created:
         if not create:
             raise InputError('%s does not exist; set create: true to create it' % path)
-        text, current_label = '---\n', None
+        doc = VaultDoc.empty(path, vault_format, passwords[0], label)
+        current_label = None
     else:
-        text, blobs = _vault.find_blobs(data, path, inline=False)
-        if not blobs:
-            raise InputError('%s is not an ansible-vault encrypted file; encrypt it first (ansible-vault encrypt): '
-                             'vault_secret never writes secrets in clear' % path)
-        blob = blobs[0]
-        if blob.open([password]) is None:
-            raise InputError('%s: the vault password does not decrypt it (HMAC mismatch): wrong password or vault-id, '
-                             'or the file is damaged' % path)
-        try:
-            text = blob.plaintext.decode('utf-8')
-        except UnicodeDecodeError:
-            raise InputError('%s does not hold UTF-8 text once decrypted' % path) from None
-        current_label = blob.label
-    current = _parse(text, path)[2]
+        doc = VaultDoc.open(data, passwords, path)
+        if doc.password is None:
+            raise InputError('%s holds no encrypted value; encrypt it first (ansible-vault encrypt): vault_secret never '
+                             'writes secrets in clear' % path)
+        current_label = doc.label
+    current = doc.values
+    format_changed = not created and vault_format is not None and vault_format != doc.format
 
     updates = {key: value for key, value in values.items() if key not in current or not same(current[key], value)}
     generated = [key for key in generate if key not in current or key in regenerate]
@@ -253,12 +288,12 @@ def _update(path, target, password, label, values, generate, regenerate, remove,
     removals = [key for key in remove if key in current]
     touched = sorted(set(updates) | set(removals))
     new_label = label if label is not None else current_label
-    content_changed = bool(touched) or created or new_label != current_label
+    content_changed = bool(touched) or created or new_label != current_label or format_changed
     # A mode (or an owner we do not trust) to change on a file whose content stays: the same
     # bytes are written again, so the file keeps its ciphertext.
     attributes_changed = not content_changed and target.write_if_changed(data, mode=mode, check_mode=True)[0]
     result = dict(changed=content_changed or attributes_changed, path=path, created=created,
-                  changed_keys=touched, generated_keys=sorted(generated), removed_keys=removals)
+                  format=vault_format or doc.format, changed_keys=touched, generated_keys=sorted(generated), removed_keys=removals)
     result['diff'] = dict(
         before_header=path, after_header=path,
         before=''.join('%s: %s\n' % (key, _redact.HIDDEN) for key in touched if key in current),
@@ -274,12 +309,174 @@ def _update(path, target, password, label, values, generate, regenerate, remove,
         if not check_mode:
             target.write(data, mode=mode)
         return result
-    new_text = edit_text(text, path, updates, removals) if touched else text
     if check_mode:
         return result
-    envelope = _vault.seal(new_text.encode('utf-8'), password, new_label)
+    # A new label: every inline value is sealed again under it.
+    _text, envelope = doc.render(updates, removals, fmt=vault_format, label=new_label,
+                                 every=new_label != current_label and not created)
     # The mode is set on the temp file before the data lands, as for the other writers.
     backup_file = target.write(envelope, mode=mode, backup=backup)
     if not created:
         result['backup_file'] = backup_file
     return result
+
+
+# Vault vars files in either format -------------------------------------------------------
+#
+# ``file``: the whole file is one ansible-vault blob holding YAML.  ``inline``: plain YAML
+# whose values are each an inline ``!vault |`` string (lists and mappings hold them as
+# leaves), which AWX inventory sources, ansible-inventory and the stock loader read.  The
+# rotation journal is one inline value holding YAML.  Only the keys that change are
+# re-encrypted, so a value's ciphertext (and the git diff) stays when its plaintext does.
+
+FORMATS = ('file', 'inline')
+# Keys whose whole (structured) value is one inline blob.
+WHOLE_KEYS = ('turnkey_rotation_journal',)
+
+
+def check_format(value, option='format'):
+    if value in (None, ''):
+        return None
+    value = str(value)
+    if value not in FORMATS:
+        raise InputError('%s must be one of %s, not %r' % (option, ', '.join(FORMATS), value[:20]))
+    return value
+
+
+class VaultDoc(object):
+    """A vault vars file opened in memory: ``values`` decrypted, ``render()`` the new bytes."""
+
+    def __init__(self, where, fmt, text, values, password=None, label=None):
+        self.where, self.format, self.text, self.values = where, fmt, text, values
+        self.password, self.label = password, label
+
+    @classmethod
+    def empty(cls, where, fmt=None, password=None, label=None):
+        return cls(where, fmt or 'file', '---\n', {}, password, label)
+
+    @classmethod
+    def open(cls, data, passwords, where, need_encryption=True):
+        """Decrypt ``data`` (bytes) with the first of ``passwords`` that opens it."""
+        text, blobs = _vault.find_blobs(data, where, inline=False)
+        if blobs:
+            used = blobs[0].open(passwords)
+            if used is None:
+                raise InputError('%s: the vault password does not decrypt it (HMAC mismatch): wrong password or '
+                                 'vault-id, or the file is damaged' % where)
+            try:
+                plain_text = blobs[0].plaintext.decode('utf-8')
+            except UnicodeDecodeError:
+                raise InputError('%s does not hold UTF-8 text once decrypted' % where) from None
+            return cls(where, 'file', plain_text, _parse(plain_text, where)[2], passwords[used], blobs[0].label)
+        try:
+            text = data.decode('utf-8')
+        except UnicodeDecodeError:
+            raise InputError('%s is neither an ansible-vault encrypted file nor YAML text' % where) from None
+        blobs = _vault.inline_blobs(text, where) if '!vault' in text else []
+        current = _parse(text, where)[2]
+        if not blobs and need_encryption and any(v not in (None, '') for v in current.values()):
+            raise InputError('%s is not an ansible-vault encrypted file (nor inline !vault values): encrypt it '
+                             'first (ansible-vault encrypt), secrets are never written in clear' % where)
+        password, used = None, None
+        for blob in blobs:
+            used = blob.open(passwords, used or 0)
+            if used is None:
+                raise InputError('%s: the vault password does not decrypt this value (HMAC mismatch): wrong password '
+                                 'or vault-id' % blob.where)
+            password = passwords[used]
+        opened = {blob.start: blob for blob in blobs}
+        values = _inline_values(text, where, opened)
+        return cls(where, 'inline', text, values, password, blobs[0].label if blobs else None)
+
+    def changes(self, updates, removals):
+        """``(updates, removals)`` reduced to what differs from the file."""
+        updates = {k: v for k, v in updates.items() if k not in self.values or not same(self.values[k], v)}
+        return updates, [k for k in removals if k in self.values and k not in updates]
+
+    def render(self, updates, removals, fmt=None, password=None, label=None, every=False):
+        """``(text, bytes)`` of the file with ``updates`` set and ``removals`` gone, in ``fmt``
+        (default: the file's own)."""
+        fmt = fmt or self.format
+        password = password or self.password
+        label = label if label is not None else self.label
+        if password is None:
+            raise InputError('no vault password to encrypt %s with: give a vault password (file) or run the playbook '
+                             'with the vault-id of the environment' % self.where)
+        if every:
+            updates = {k: v for k, v in dict(self.values, **updates).items() if k not in removals}
+            removals = [k for k in removals if k in self.values]
+        else:
+            updates, removals = self.changes(updates, removals)
+        if fmt == 'file':
+            if self.format == 'file':
+                text = edit_text(self.text, self.where, updates, removals)
+            else:
+                full = dict(self.values)
+                full.update(updates)
+                text = edit_text(self.text, self.where, {k: full[k] for k in full if k not in removals}, removals)
+            return text, _vault.seal(text.encode('utf-8'), password, label).encode('utf-8')
+        if self.format == 'inline':
+            changed = updates
+        else:
+            # Converting: every key is written again, sealed; comments and order stay.
+            changed = dict(self.values)
+            changed.update(updates)
+            changed = {k: v for k, v in changed.items() if k not in removals}
+        sealed = {k: seal_value(v, password, label, whole=k in WHOLE_KEYS) for k, v in changed.items()}
+        text = edit_text(self.text, self.where, sealed, removals) if (sealed or removals) else self.text
+        return text, text.encode('utf-8')
+
+
+def seal_value(value, password, label, whole=False):
+    """``value`` with every string leaf an inline vault envelope (``whole``: the value as one)."""
+    if whole:
+        return Vaulted(_vault.seal(yaml.safe_dump(plain(value), default_flow_style=False).encode('utf-8'),
+                                   password, label))
+    if isinstance(value, dict):
+        return {k: seal_value(v, password, label) for k, v in value.items()}
+    if isinstance(value, list):
+        return [seal_value(v, password, label) for v in value]
+    if value is None or isinstance(value, bool):
+        return value
+    return Vaulted(_vault.seal(str(value).encode('utf-8'), password, label))
+
+
+def _inline_values(text, where, opened):
+    """The variables of an inline vault file, each !vault value replaced by its plaintext."""
+    root = _parse(text, where)[0]
+    if root is None:
+        return {}
+
+    def build(node):
+        if node.tag == '!vault':
+            blob = opened.get(_vault_start(text, node))
+            try:
+                return blob.plaintext.decode('utf-8')
+            except (AttributeError, UnicodeDecodeError):
+                raise InputError('%s line %d: an inline vault value this code cannot read'
+                                 % (where, node.start_mark.line + 1)) from None
+        if isinstance(node, yaml.MappingNode):
+            return {str(k.value): build(v) for k, v in node.value}
+        if isinstance(node, yaml.SequenceNode):
+            return [build(v) for v in node.value]
+        return _scalar(node)
+
+    values = {}
+    for key, value in root.value:
+        values[key.value] = build(value)
+        if key.value in WHOLE_KEYS and isinstance(values[key.value], str):
+            values[key.value] = yaml.safe_load(values[key.value])
+    return values
+
+
+def _vault_start(text, node):
+    match = _vault._HEAD_RE.search(text, node.start_mark.index, node.end_mark.index)
+    return match.start() if match else None
+
+
+def _scalar(node):
+    loader = _AnyTagLoader('')
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()

@@ -644,3 +644,14 @@ def test_plaintext_backup_beside_an_encrypted_backup_env_file(tmp_path):
     plain = _audit.Audit()
     _audit.check_host_files(plain, [{'path': str(env), 'backups': True}])
     assert plain.findings == []
+
+
+def test_inline_vault_file_is_not_unencrypted_but_a_clear_value_in_it_is():
+    blob = '\n'.join('  ' + line for line in vault_blob('prod').strip().splitlines())
+    inline = '---\nvault_a: !vault |\n%s\nvault_list:\n  - !vault |\n  %s\n' % (blob, blob.replace('\n', '\n  '))
+    assert inventory_findings('group_vars/all/vault.yml', inline, vault_named=True).findings == []
+    value = password()
+    mixed = inventory_findings('group_vars/all/vault.yml', inline + 'vault_db_password: "%s"\n' % value, vault_named=True)
+    assert [f['rule'] for f in mixed.findings] == ['vault-inline-plaintext']
+    assert 'vault_db_password' in mixed.findings[0]['message']
+    assert_clean(mixed.result(), [value])

@@ -230,3 +230,48 @@ def test_wrong_password_and_plain_files_are_refused(tmp_path):
     with pytest.raises(InputError, match='not an ansible-vault encrypted file'):
         _vault_vars.update_vault_file(str(plain), pw(), values={'a': 'b'})
     assert plain.read_text() == 'a: 1\n'
+
+
+def _inline_values_with_ansible(path, password):
+    """Every !vault value decrypted by ansible's own VaultLib."""
+    vault = VaultLib([('production', VaultSecret(password))])
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor('!vault', lambda loader, node: vault.decrypt(loader.construct_scalar(node).encode()).decode())
+    with open(path) as handle:
+        return yaml.load(handle, Loader=Loader)
+
+
+def test_convert_to_inline_and_back_is_idempotent_and_read_by_ansible(tmp_path):
+    path, password = vault_file(tmp_path)
+    first = _vault_vars.update_vault_file(path, password, vault_format='inline')
+    assert first['changed'] and first['format'] == 'inline'
+    text = open(path).read()
+    assert text.startswith('---\n# Production secrets.') and 'vault_secret_key: !vault |' in text
+    assert 'old-db' not in text and 'older-key' not in text
+    inline = _inline_values_with_ansible(path, password)
+    assert inline['vault_db_password'] == 'old-db' and inline['vault_secret_key_fallbacks'] == ['older-key', 'oldest-key']
+    assert not _vault_vars.update_vault_file(path, password, vault_format='inline')['changed']
+    assert open(path).read() == text
+    # A change re-encrypts that key only.
+    _vault_vars.update_vault_file(path, [pw(), password], values={'vault_secret_key': 'new-key'})
+    after = open(path).read()
+    assert after.split('vault_secret_key:')[0] == text.split('vault_secret_key:')[0]
+    assert _inline_values_with_ansible(path, password)['vault_secret_key'] == 'new-key'
+    back = _vault_vars.update_vault_file(path, password, vault_format='file')
+    assert back['changed'] and back['format'] == 'file'
+    data = yaml.safe_load(plaintext(path, password))
+    assert data['vault_secret_key'] == 'new-key' and data['vault_secret_key_fallbacks'] == ['older-key', 'oldest-key']
+
+
+def test_new_inline_file_and_plain_values_refused(tmp_path):
+    password = pw()
+    path = str(tmp_path / 'vault.yml')
+    _vault_vars.update_vault_file(path, password, create=True, vault_id='production', vault_format='inline',
+                                  values={'vault_a': 'a-value'})
+    assert 'a-value' not in open(path).read()
+    assert _inline_values_with_ansible(path, password)['vault_a'] == 'a-value'
+    with pytest.raises(InputError, match='no vault password'):
+        _vault_vars.update_vault_file(path, [], values={'vault_a': 'b'})
