@@ -18,13 +18,12 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
-from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _lock, _vault_tree, _vault_vars
-from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _stores, _vault_tree, _vault_vars
 
 STEPS = ('recover', 'plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
-                  'consumer_group', 'consumers', 'names'))
+                  'consumer_group', 'consumers', 'names', 'store'))
 
 
 def _supplied(args, entries_raw):
@@ -96,11 +95,22 @@ class ActionModule(ActionBase):
                 passwords.append(value)
         return passwords
 
-    def _run(self, args, catalogue=None, supplied=None):
-        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), self._passwords(args),
-                          args.get('vault_id') or None)
+    def _store(self, args, names=()):
+        config = _vault_vars.plain(args.get('store') or {})
+        if not isinstance(config, dict):
+            raise TurnkeyError('turnkey_store must be a mapping such as {backend: openbao, url: ..., prefix: ...}')
+        openbao = _stores.backend(config) == 'openbao'
+        return _stores.open_store(config, args.get('vault_file'), args.get('rotation_file'),
+                                  [] if openbao else self._passwords(args), args.get('vault_id') or None,
+                                  args.get('lock_file'), names)
+
+    def _run(self, args, catalogue=None, supplied=None, renew=False):
         entries = _engine.validate_catalogue(_vault_vars.plain(catalogue if catalogue is not None else args.get('catalogue') or {}),
                                              supplied)
+        store = self._store(args, list(entries))
+        if renew and store.lock is not None:
+            # A KV lock expires unless its holder renews it; a run that lost it stops here.
+            store.lock.renew(self._owner)
         return _engine.Run(store, entries, _rotation.utcnow())
 
     def _consumers(self, args, task_vars):
@@ -121,9 +131,6 @@ class ActionModule(ActionBase):
             if value:
                 out[str(host)] = _vault_vars.plain(value)
         return out
-
-    def _lock_path(self, args):
-        return os.path.abspath(os.path.expanduser(str(args['lock_file'])))
 
     # steps -------------------------------------------------------------------
     def _plan(self, args, task_vars):
@@ -149,25 +156,24 @@ class ActionModule(ActionBase):
                 plan[name].update(due=True, reason='in flight (%s): resumed' % run.inflight[name]['state'])
         rotate_due = [n for n in due if n not in run.inflight]
         work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
-        lock = self._lock_path(args)
-        out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
+        lock = run.store.lock
+        out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock.where, 'changed': False,
                'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
                # What the end report compares to name the files to commit.
-               'fingerprint': {p: _digest(p) for p in (os.path.abspath(str(args['vault_file'])),
-                                                       os.path.abspath(str(args['rotation_file'])))}}
+               'fingerprint': {p: _digest(p) for p in run.store.files()}}
         if not work or self._task.check_mode:
             if self._task.check_mode:
-                _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
+                lock.check_free(self._owner, str(args.get('environment') or ''))
             else:
-                broke = _lock.clear_stale(lock, str(args.get('environment') or ''))
+                broke = lock.clear_stale(str(args.get('environment') or ''))
                 if broke:
                     self._display.warning('removed a rotation lock left by a run that died: %s' % broke)
             out['work'] = False
             out['report'] = self._report_plan(args, run, plan, rotate_due, check=self._task.check_mode)
             return out
-        taken = _lock.acquire(lock, str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
+        taken = lock.acquire(str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
         if taken.get('broke'):
-            self._display.warning('removed a stale rotation lock %s: %s' % (lock, taken['broke']))
+            self._display.warning('removed a stale rotation lock %s: %s' % (lock.where, taken['broke']))
         # Another run may have finished between the first read and the lock: read again.
         run = self._run(args, catalogue, supplied)
         generated = []
@@ -224,7 +230,7 @@ class ActionModule(ActionBase):
         return ' '.join(lines)
 
     def _promote(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         consumers = _vault_vars.plain(args.get('consumers') or {})
         hosts_with_consumers = [h for h, spec in consumers.items() if _engine.consumed_keys(spec)]
@@ -237,7 +243,7 @@ class ActionModule(ActionBase):
                 'pending': {n: e.get('hosts_missing') or [] for n, e in run.inflight.items() if e['state'] == 'pending'}}
 
     def _deployed(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         consumers = _vault_vars.plain(args.get('consumers') or {})
         outcomes = self._outcomes(task_vars, '__rotation_deployed')
         ok = [h for h, v in outcomes.items() if v == 'ok']
@@ -247,7 +253,7 @@ class ActionModule(ActionBase):
                 'consumer_failures': {h: v for h, v in outcomes.items() if v != 'ok'}}
 
     def _finish(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in self._outcomes(task_vars, '__rotation_outcome').items()}
         finished = run.finish(retired, groups)
@@ -298,6 +304,8 @@ class ActionModule(ActionBase):
 
     def _recover(self, args, task_vars):
         put_back = False
+        if _stores.backend(_vault_vars.plain(args.get('store') or {})) != 'vault_file':
+            return {'changed': False, 'put_back': False}
         if not self._task.check_mode and args.get('vault_password_file'):
             # The inventory directory: where rotate.yml's vault step rekeys (roles/vault's vault_paths).
             inventory = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(str(args['vault_file'])))))
@@ -311,14 +319,11 @@ class ActionModule(ActionBase):
 
     def _vault_done(self, args, task_vars):
         names = _vault_vars.plain([str(n) for n in args.get('names') or []])
-        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), [])
+        store = self._store(dict(args, vault_password_file=None), names)
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
         return {'changed': bool(changed)}
 
     def _release(self, args, task_vars):
-        lock = self._lock_path(args)
         if not self._task.check_mode:
-            held = _lock.read(lock)
-            if held and held.get('run_id') == _lock.run_id(self._owner):
-                _lock.release(lock, self._owner)
+            self._store(args).lock.release(self._owner)
         return {'changed': False}
