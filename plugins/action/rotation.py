@@ -20,7 +20,7 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _stores, _vault_tree, _vault_vars
 
-STEPS = ('recover', 'plan', 'promote', 'deployed', 'finish', 'vault_done', 'release')
+STEPS = ('recover', 'plan', 'promote', 'deployed', 'finish', 'vault_done', 'release', 'migrate')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
                   'consumer_group', 'consumers', 'names', 'store'))
@@ -322,6 +322,39 @@ class ActionModule(ActionBase):
         store = self._store(dict(args, vault_password_file=None), names)
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
         return {'changed': bool(changed)}
+
+    def _migrate(self, args, task_vars):
+        """Copy the vault file's values and rotation.yml's dates into the OpenBao store (names only reported)."""
+        catalogue = _vault_vars.plain(args.get('catalogue') or {})
+        names = list(_engine.validate_catalogue(catalogue))
+        config = _vault_vars.plain(args.get('store') or {})
+        if _stores.backend(config) != 'openbao':
+            raise TurnkeyError('turnkey_store.backend is not openbao: set turnkey_store (docs/openbao.md) before migrating')
+        source = _stores.open_store({}, args.get('vault_file'), args.get('rotation_file'), self._passwords(args),
+                                    args.get('vault_id') or None)
+        values, journal = source.load()
+        if journal:
+            raise TurnkeyError('%s holds a rotation in flight: finish it with rotate.yml on the vault file before migrating'
+                               % source.path)
+        target = self._store(args, names)
+        current, target_journal = target.load()
+        if target_journal.get('secrets'):
+            raise TurnkeyError('%s has a rotation in flight: finish it before migrating into it' % target.describe())
+        skipped = sorted(k for k in values if not str(k).startswith('vault_'))
+        updates = {k: v for k, v in values.items() if k not in skipped and not _vault_vars.same(current.get(k), v)}
+        dates = {n: row for n, row in source.dates().items() if isinstance(row, dict) and row.get('rotated_at')}
+        have = target.dates()
+        stamps = {n: row['rotated_at'] for n, row in dates.items()
+                  if _rotation.format_time(_rotation.parse_time(row['rotated_at'], n)) != (have.get(n) or {}).get('rotated_at')}
+        if self._task.check_mode:
+            return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
+                    'skipped': skipped}
+        if updates:
+            target.save(updates, journal=target_journal)
+        if stamps:
+            target.record_dates(stamps, {n: dates[n].get('max_age_days') for n in stamps})
+        return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
+                'skipped': skipped}
 
     def _release(self, args, task_vars):
         if not self._task.check_mode:

@@ -25,7 +25,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [recover, plan, promote, deployed, finish, vault_done, release]
+    choices: [recover, plan, promote, deployed, finish, vault_done, release, migrate]
   environment:
     description: Environment name, for messages and the lock.
     type: str

@@ -142,3 +142,23 @@ def test_approle_of_staging_cannot_touch_production(bao_cluster, bao_env, tmp_pa
     assert 'permission denied on secret/metadata/%s' % production_prefix in failed.output
     assert 'lacks the list capability' in failed.output
     assert bao_cluster.bao('kv', 'list', '-mount=secret', production_prefix, check=False).strip() == ''
+
+
+def test_migrate_the_demo_vault_then_rotate_from_the_store(bao_cluster, bao_env, tmp_path):
+    env = rotate_env.Env(tmp_path / 'migrated')
+    vault = env.vault()
+    dates = env.rotation()
+    env.write_vars('store.yml', {'turnkey_store': {'backend': 'openbao', 'urls': bao_cluster.urls,
+                                                   'prefix': bao_env['prefix']}})
+    secret_values = env.secret_values()
+    first = _play(env, tmp_path, 'turnkey.secrets.store_migrate', bao_env, *env.vault_args, leak=secret_values)
+    assert first.changed
+    report = first.task('Report what was copied')['result']['msg']
+    assert report.startswith('Copied: %s.' % ', '.join(sorted(vault))), report
+    stored = _store(bao_cluster, bao_env)
+    assert stored['secret_key']['data']['value'] == vault['vault_secret_key']
+    assert stored['dashboard_password']['metadata']['custom_metadata']['rotated_at'] == dates['dashboard_password']['rotated_at']
+    again = _play(env, tmp_path, 'turnkey.secrets.store_migrate', bao_env, *env.vault_args, leak=secret_values)
+    assert again.changed_tasks() == [], again.changed_tasks()
+    assert 'Copied: nothing' in again.task('Report what was copied')['result']['msg']
+    assert _store(bao_cluster, bao_env) == stored
