@@ -162,3 +162,19 @@ def test_migrate_the_demo_vault_then_rotate_from_the_store(bao_cluster, bao_env,
     assert again.changed_tasks() == [], again.changed_tasks()
     assert 'Copied: nothing' in again.task('Report what was copied')['result']['msg']
     assert _store(bao_cluster, bao_env) == stored
+
+
+def test_vars_plugin_gives_the_store_values(bao_cluster, bao_env, tmp_path):
+    import hashlib
+    env = rotate_env.Env(tmp_path / 'vars')
+    switch_to_openbao(env, bao_cluster, bao_env['prefix'])
+    _play(env, tmp_path, 'turnkey.secrets.deploy', bao_env)
+    stored = _store(bao_cluster, bao_env)
+    digest = hashlib.sha256(stored['secret_key']['data']['value'].encode()).hexdigest()
+    check = [{'name': 'vars', 'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'name': 'From the store', 'ansible.builtin.assert': {
+            'that': ["vault_secret_key | hash('sha256') == '%s'" % digest,
+                     'vault_field_encryption_key | length > 0'], 'quiet': True}}]}]
+    run_playbook(tmp_path, playbook=check, inventory=env.inventory, env={
+        'BAO_TOKEN': bao_env['token'], 'ANSIBLE_VARS_ENABLED': 'host_group_vars,turnkey.secrets.store'},
+        leak_check=_values(stored) + [bao_env['token']])
