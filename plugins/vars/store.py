@@ -18,6 +18,10 @@ description:
 author: Turnkey Secrets Maintainers (@turnkey-secrets)
 options:
   stage:
+    description: When to read the store (C(inventory), C(task) or C(all)), as for other vars plugins.
+    type: str
+    choices: [all, task, inventory]
+    default: all
     ini:
       - key: stage
         section: vars_turnkey_secrets_store
@@ -25,15 +29,15 @@ options:
       - name: ANSIBLE_VARS_PLUGIN_STAGE
 '''
 
-import glob
-import os
+import glob  # noqa: E402 - documentation comes first
+import os  # noqa: E402 - documentation comes first
 
-from ansible.errors import AnsibleError
-from ansible.inventory.group import Group
-from ansible.plugins.vars import BaseVarsPlugin
-from ansible.utils.unsafe_proxy import wrap_var
+from ansible.errors import AnsibleError  # noqa: E402 - documentation comes first
+from ansible.inventory.group import Group  # noqa: E402 - documentation comes first
+from ansible.plugins.vars import BaseVarsPlugin  # noqa: E402 - documentation comes first
+from ansible.utils.unsafe_proxy import wrap_var  # noqa: E402 - documentation comes first
 
-from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
+from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError  # noqa: E402 - documentation comes first
 
 _CACHE = {}
 
