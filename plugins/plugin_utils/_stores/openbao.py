@@ -138,9 +138,10 @@ class Client(object):
                              '(or VAULT_SECRET_ID in the environment)')
         where = 'auth/%s/login' % config['approle_mount']
         try:
-            login = self.call(lambda c: c.auth.approle.login(role_id=str(role_id), secret_id=secret_id,
-                                                           mount_point=config['approle_mount'], use_token=False),
-                              where, 'update')
+            login = self.call(
+                lambda c: c.auth.approle.login(role_id=str(role_id), secret_id=secret_id,
+                                               mount_point=config['approle_mount'], use_token=False),
+                where, 'update')
         except TurnkeyError as exc:
             raise InputError('turnkey_store: AppRole login failed (%s): check role_id and the secret_id' % exc.msg) from None
         token = login['auth']['client_token']
