@@ -18,13 +18,12 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log, _rotation
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
-from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _git, _lock, _vault_tree, _vault_vars
-from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores.vault_file import VaultFile
+from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _git, _lock, _stores, _vault_tree, _vault_vars
 
-STEPS = ('recover', 'plan', 'git', 'promote', 'deployed', 'finish', 'vault_done', 'release')
+STEPS = ('recover', 'plan', 'git', 'promote', 'deployed', 'finish', 'vault_done', 'release', 'migrate')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
-                  'consumer_group', 'consumers', 'names', 'vault_format', 'git', 'git_stage', 'git_base'))
+                  'consumer_group', 'consumers', 'names', 'vault_format', 'git', 'git_stage', 'git_base', 'store'))
 
 
 def _supplied(args, entries_raw):
@@ -101,11 +100,22 @@ class ActionModule(ActionBase):
         passwords.extend(p for p in _vault_tree.playbook_secrets(self._loader, args.get('vault_id')) if p not in passwords)
         return passwords
 
-    def _run(self, args, catalogue=None, supplied=None):
-        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), self._passwords(args),
-                          args.get('vault_id') or None, args.get('vault_format') or None)
+    def _store(self, args, names=()):
+        config = _vault_vars.plain(args.get('store') or {})
+        if not isinstance(config, dict):
+            raise TurnkeyError('turnkey_store must be a mapping such as {backend: openbao, url: ..., prefix: ...}')
+        openbao = _stores.backend(config) == 'openbao'
+        return _stores.open_store(config, args.get('vault_file'), args.get('rotation_file'),
+                                  [] if openbao else self._passwords(args), args.get('vault_id') or None,
+                                  args.get('lock_file'), names, args.get('vault_format') or None)
+
+    def _run(self, args, catalogue=None, supplied=None, renew=False):
         entries = _engine.validate_catalogue(_vault_vars.plain(catalogue if catalogue is not None else args.get('catalogue') or {}),
                                              supplied)
+        store = self._store(args, list(entries))
+        if renew and store.lock is not None:
+            # A KV lock expires unless its holder renews it; a run that lost it stops here.
+            store.lock.renew(self._owner)
         return _engine.Run(store, entries, _rotation.utcnow())
 
     def _consumers(self, args, task_vars):
@@ -137,9 +147,6 @@ class ActionModule(ActionBase):
         if run is not None:
             run.on_save = trail.flush
         return trail
-
-    def _lock_path(self, args):
-        return os.path.abspath(os.path.expanduser(str(args['lock_file'])))
 
     # steps -------------------------------------------------------------------
     def _plan(self, args, task_vars):
@@ -175,31 +182,30 @@ class ActionModule(ActionBase):
                 plan[name].update(due=True, reason='in flight (%s): resumed' % run.inflight[name]['state'])
         rotate_due = [n for n in due if n not in run.inflight]
         work = bool(due or run.inflight or run.journal['waiting'] or mode == 'deploy')
-        lock = self._lock_path(args)
-        out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock, 'changed': False,
+        lock = run.store.lock
+        out = {'work': work, 'mode': mode, 'plan': plan, 'consumers': consumers, 'lock': lock.where, 'changed': False,
                # The host this step runs on, which runs every once-only step of the later plays.
                'hosts': {'controller': str(task_vars.get('inventory_hostname') or 'localhost'), 'services': [], 'retire': []},
                'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
                # What the end report compares to name the files to commit.
-               'fingerprint': {p: _digest(p) for p in (os.path.abspath(str(args['vault_file'])),
-                                                       os.path.abspath(str(args['rotation_file'])))}}
+               'fingerprint': {p: _digest(p) for p in run.store.files()}}
         if not work or self._task.check_mode:
             if self._task.check_mode:
-                _lock.check_free(lock, self._owner, str(args.get('environment') or ''))
+                lock.check_free(self._owner, str(args.get('environment') or ''))
                 changing = sorted(set(rotate_due) | set(run.inflight)) if mode != 'deploy' else \
                     [n for n in names if run.missing_keys(n) and run.entries[n][0].generate]
                 out['preview'] = {h: _engine.preview(spec, run.entries, changing) for h, spec in consumers.items()}
             else:
-                broke = _lock.clear_stale(lock, str(args.get('environment') or ''))
+                broke = lock.clear_stale(str(args.get('environment') or ''))
                 if broke:
                     self._display.warning('removed a rotation lock left by a run that died: %s' % broke)
             out['work'] = False
             out['report'] = self._report_plan(args, run, plan, rotate_due, check=self._task.check_mode)
             self._trail(args, task_vars, None, 'plan', due=due).flush()
             return out
-        taken = _lock.acquire(lock, str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
+        taken = lock.acquire(str(args.get('environment') or ''), self._owner, force=bool(args.get('break_lock')))
         if taken.get('broke'):
-            self._display.warning('removed a stale rotation lock %s: %s' % (lock, taken['broke']))
+            self._display.warning('removed a stale rotation lock %s: %s' % (lock.where, taken['broke']))
         # Another run may have finished between the first read and the lock: read again.
         run = self._run(args, catalogue, supplied)
         trail = self._trail(args, task_vars, run, 'plan', due=due)
@@ -260,7 +266,7 @@ class ActionModule(ActionBase):
         return ' '.join(lines)
 
     def _promote(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         consumers = _vault_vars.plain(args.get('consumers') or {})
         hosts_with_consumers = [h for h, spec in consumers.items() if _engine.consumed_keys(spec)]
@@ -276,7 +282,7 @@ class ActionModule(ActionBase):
                 'pending': {n: e.get('hosts_missing') or [] for n, e in run.inflight.items() if e['state'] == 'pending'}}
 
     def _deployed(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         consumers = _vault_vars.plain(args.get('consumers') or {})
         outcomes = self._outcomes(task_vars, '__rotation_deployed')
         ok = [h for h, v in outcomes.items() if v == 'ok']
@@ -289,7 +295,7 @@ class ActionModule(ActionBase):
                 'consumer_failures': {h: v for h, v in outcomes.items() if v != 'ok'}}
 
     def _finish(self, args, task_vars):
-        run = self._run(args)
+        run = self._run(args, renew=True)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
         outcomes = self._outcomes(task_vars, '__rotation_outcome')
         retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in outcomes.items()}
@@ -376,6 +382,8 @@ class ActionModule(ActionBase):
 
     def _recover(self, args, task_vars):
         put_back = False
+        if _stores.backend(_vault_vars.plain(args.get('store') or {})) != 'vault_file':
+            return {'changed': False, 'put_back': False}
         if not self._task.check_mode and args.get('vault_password_file'):
             # The inventory directory: where rotate.yml's vault step rekeys (roles/vault's vault_paths).
             inventory = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(str(args['vault_file'])))))
@@ -389,7 +397,7 @@ class ActionModule(ActionBase):
 
     def _vault_done(self, args, task_vars):
         names = _vault_vars.plain([str(n) for n in args.get('names') or []])
-        store = VaultFile(str(args['vault_file']), str(args['rotation_file']), [])
+        store = self._store(dict(args, vault_password_file=None), names)
         changed = store.record_dates({n: _rotation.utcnow() for n in names}, {n: 365 for n in names}) if names else False
         self._trail(args, task_vars, None, 'vault_done', names=names if changed else []).flush()
         return {'changed': bool(changed)}
@@ -416,10 +424,40 @@ class ActionModule(ActionBase):
         out = _git.write_back(spec, inventory, files, accepted, message)
         return {'changed': out['pushed'], 'pushed': out['pushed'], 'commit': out['commit'], 'digests': out['digests']}
 
+    def _migrate(self, args, task_vars):
+        """Copy the vault file's values and rotation.yml's dates into the OpenBao store (names only reported)."""
+        catalogue = _vault_vars.plain(args.get('catalogue') or {})
+        names = list(_engine.validate_catalogue(catalogue))
+        config = _vault_vars.plain(args.get('store') or {})
+        if _stores.backend(config) != 'openbao':
+            raise TurnkeyError('turnkey_store.backend is not openbao: set turnkey_store (docs/openbao.md) before migrating')
+        source = _stores.open_store({}, args.get('vault_file'), args.get('rotation_file'), self._passwords(args),
+                                    args.get('vault_id') or None)
+        values, journal = source.load()
+        if journal:
+            raise TurnkeyError('%s holds a rotation in flight: finish it with rotate.yml on the vault file before migrating'
+                               % source.path)
+        target = self._store(args, names)
+        current, target_journal = target.load()
+        if target_journal.get('secrets'):
+            raise TurnkeyError('%s has a rotation in flight: finish it before migrating into it' % target.describe())
+        skipped = sorted(k for k in values if not str(k).startswith('vault_'))
+        updates = {k: v for k, v in values.items() if k not in skipped and not _vault_vars.same(current.get(k), v)}
+        dates = {n: row for n, row in source.dates().items() if isinstance(row, dict) and row.get('rotated_at')}
+        have = target.dates()
+        stamps = {n: row['rotated_at'] for n, row in dates.items()
+                  if _rotation.format_time(_rotation.parse_time(row['rotated_at'], n)) != (have.get(n) or {}).get('rotated_at')}
+        if self._task.check_mode:
+            return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
+                    'skipped': skipped}
+        if updates:
+            target.save(updates, journal=target_journal)
+        if stamps:
+            target.record_dates(stamps, {n: dates[n].get('max_age_days') for n in stamps})
+        return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
+                'skipped': skipped}
+
     def _release(self, args, task_vars):
-        lock = self._lock_path(args)
         if not self._task.check_mode:
-            held = _lock.read(lock)
-            if held and held.get('run_id') == _lock.run_id(self._owner):
-                _lock.release(lock, self._owner)
+            self._store(args).lock.release(self._owner)
         return {'changed': False}

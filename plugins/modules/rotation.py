@@ -25,7 +25,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [recover, plan, git, promote, deployed, finish, vault_done, release]
+    choices: [recover, plan, git, promote, deployed, finish, vault_done, release, migrate]
   environment:
     description: Environment name, for messages and the lock.
     type: str
@@ -59,6 +59,20 @@ options:
   vault_id:
     description: Vault-id label of the environment.
     type: str
+  store:
+    description:
+      - The environment's C(turnkey_store). Empty or O(store.backend=vault_file) keeps values and journal in O(vault_file).
+      - With O(store.backend=openbao), every value, the journal, the dates and the lock live in a KV version 2 mount of
+        OpenBao or HashiCorp Vault; the token comes from E(VAULT_TOKEN), E(BAO_TOKEN) or a token file, never from
+        an option. See docs/openbao.md for all keys (url or urls, mount, prefix, auth_method, token_file, role_id,
+        secret_id_file, ca_cert, validate_certs, namespace, timeout, retry_seconds, lock_ttl).
+    type: dict
+    suboptions:
+      backend:
+        description: The store.
+        type: str
+        choices: [vault_file, openbao]
+        default: vault_file
   catalogue:
     description: The environment's C(turnkey_secrets).
     type: dict

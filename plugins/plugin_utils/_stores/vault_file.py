@@ -110,6 +110,10 @@ class VaultFile(object):
             return None
         return base.encode('utf-8') if blobs[0].plaintext == text.encode('utf-8') else None
 
+    def files(self):
+        """The files a person commits after a run."""
+        return [self.path, self.rotation_file]
+
     def dates(self):
         data = _rotation.read_table(self.rotation_file)
         return data.get('turnkey_rotation') or {}
