@@ -174,7 +174,7 @@ def test_bad_columns_and_undecryptable_rows(postgres, playbook):
     assert 'keys[1] is not a Fernet key' in result.task('bad key')['result']['msg']
     assert 'cannot connect' in result.task('wrong password')['result']['msg']
     assert all(result.task(n)['failed'] for n in ('no such table', 'no such column', 'wrong type',
-                                                                 'not a key', 'bad key', 'wrong password'))
+                                                  'not a key', 'bad key', 'wrong password'))
     assert read_all(postgres, table) == before
 
     # One row no key decrypts: the others are re-encrypted, the task fails naming the count only.
@@ -182,4 +182,3 @@ def test_bad_columns_and_undecryptable_rows(postgres, playbook):
     assert failed['failed'] and 'blob: 1' in failed['result']['msg']
     assert failed['result']['rows_under_old_keys'] == 1
     assert count_under(postgres, table, keys['old_key']) == (0, 0)
-
