@@ -132,10 +132,12 @@ def describe_columns(conn, columns):
         else:
             unique = conn.execute(
                 "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
-                "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = %s",
+                "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = %s "
+                # NULL keys sort last and match no "pk > last": a batch ending on one would start over.
+                "AND a.attnotnull",
                 ('"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""')), pk)).fetchone()
             if unique is None:
-                problems.append('%s: %s is not the primary key (nor a unique single-column key) of %s.%s'
+                problems.append('%s: %s is not the primary key (nor a unique, NOT NULL single-column key) of %s.%s'
                                 % (where, pk, schema, table))
         out.append((schema, table, column, pk, types.get(column) == 'bytea'))
     if problems:

@@ -74,7 +74,7 @@ options:
         type: str
         required: true
       primary_key:
-        description: The table's primary key (or a unique single-column key), the order of the batches.
+        description: The table's primary key (or a unique, NOT NULL single-column key), the order of the batches.
         type: str
         default: id
   batch_size:

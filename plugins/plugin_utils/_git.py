@@ -30,6 +30,9 @@ import tempfile
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
 
 URL_CREDENTIALS_RE = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@')
+# A token alone as the user name (https://<token>@github.com/..., as GitHub and others
+# accept) is a credential too: http(s) URLs take none at all.
+HTTP_USERINFO_RE = re.compile(r'^https?://[^/@]*@', re.IGNORECASE)
 BRANCH_RE = re.compile(r'^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$')
 ATTEMPTS = 3
 TIMEOUT = 120
@@ -48,7 +51,7 @@ def check(spec):
     remote, branch = str(spec.get('remote') or ''), str(spec.get('branch') or '')
     if not remote or not branch:
         raise InputError('turnkey_git needs both remote and branch')
-    if URL_CREDENTIALS_RE.match(remote):
+    if URL_CREDENTIALS_RE.match(remote) or HTTP_USERINFO_RE.match(remote):
         raise InputError('turnkey_git.remote holds a password or token: give credentials through the environment '
                          '(GIT_ASKPASS, a credential helper, GIT_SSH_COMMAND or an AWX Source Control credential), '
                          'never in the URL')
@@ -132,7 +135,7 @@ def write_back(spec, inventory_dir, files, accepted, message):
             relative = []
             for path in files:
                 rel = os.path.normpath(os.path.join(inside, os.path.relpath(path, inventory_dir)))
-                target = os.path.join(clone, rel)
+                target = _inside(clone, rel, spec['branch'])
                 theirs = digest(target)
                 if theirs is not None and theirs != ours[path] and theirs not in accepted.get(path, ()):
                     raise TurnkeyError('git write-back: %s on branch %s changed since this run read it (someone else '
@@ -167,6 +170,21 @@ def write_back(spec, inventory_dir, files, accepted, message):
             shutil.rmtree(work, ignore_errors=True)
     raise TurnkeyError('git write-back: push to branch %s of %s failed: %s'
                        % (spec['branch'], _remote_shown(spec['remote']), last))
+
+
+def _inside(clone, rel, branch):
+    """``clone/rel``, refused when it leaves the clone: a path with .., or a symbolic link
+    the branch holds on the way (it would make the copy write wherever the link points)."""
+    if os.path.isabs(rel) or rel == '..' or rel.startswith('..' + os.sep):
+        raise InputError('git write-back: %s is outside the repository (the vault file and rotation.yml must be in '
+                         'the inventory directory, or set turnkey_git.path); nothing was pushed' % rel)
+    current = clone
+    for part in rel.split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise TurnkeyError('git write-back: %s on branch %s is a symbolic link (in %s): refused, the copy would '
+                               'be written where it points; nothing was pushed' % (rel, branch, os.path.relpath(current, clone)))
+    return current
 
 
 def _remote_shown(remote):

@@ -281,7 +281,8 @@ def _update(path, target, passwords, label, values, generate, regenerate, remove
     current = doc.values
     format_changed = not created and vault_format is not None and vault_format != doc.format
 
-    updates = {key: value for key, value in values.items() if key not in current or not same(current[key], value)}
+    stored = _inline_form if (vault_format or doc.format) == 'inline' else (lambda v: v)
+    updates = {key: value for key, value in values.items() if key not in current or not same(current[key], stored(value))}
     generated = [key for key in generate if key not in current or key in regenerate]
     for key in generated:
         updates[key] = generate_value(generate[key])
@@ -390,7 +391,9 @@ class VaultDoc(object):
 
     def changes(self, updates, removals):
         """``(updates, removals)`` reduced to what differs from the file."""
-        updates = {k: v for k, v in updates.items() if k not in self.values or not same(self.values[k], v)}
+        stored = _inline_form if self.format == 'inline' else (lambda v: v)
+        updates = {k: v for k, v in updates.items()
+                   if k not in self.values or not same(self.values[k], v if k in WHOLE_KEYS else stored(v))}
         return updates, [k for k in removals if k in self.values and k not in updates]
 
     def render(self, updates, removals, fmt=None, password=None, label=None, every=False):
@@ -425,6 +428,18 @@ class VaultDoc(object):
         sealed = {k: seal_value(v, password, label, whole=k in WHOLE_KEYS) for k, v in changed.items()}
         text = edit_text(self.text, self.where, sealed, removals) if (sealed or removals) else self.text
         return text, text.encode('utf-8')
+
+
+def _inline_form(value):
+    """``value`` as an inline file reads it back: a number leaf is a !vault string there
+    (compared in that form, an int is not re-encrypted at every run)."""
+    if isinstance(value, dict):
+        return {k: _inline_form(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_inline_form(v) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    return str(value)
 
 
 def seal_value(value, password, label, whole=False):

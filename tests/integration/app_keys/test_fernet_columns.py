@@ -156,6 +156,7 @@ def test_bad_columns_and_undecryptable_rows(postgres, playbook):
     table, plain = make_table(postgres, 30, [keys['old_key']])
     with postgres.connect() as conn:
         conn.execute('CREATE TABLE %s_nopk (id int, token text)' % table)
+        conn.execute('CREATE TABLE %s_nullkey (ext int UNIQUE, token text)' % table)
         conn.execute('UPDATE %s SET blob = %%s WHERE id = 5' % table, (Fernet(keys['lost_key']).encrypt(b'gone'),))
     before = read_all(postgres, table)
     result = playbook(secret_vars=keys, leak_check=plain, tasks=[
@@ -163,6 +164,8 @@ def test_bad_columns_and_undecryptable_rows(postgres, playbook):
         task(postgres, table, 'no such column', columns=[{'table': table, 'column': 'tokn'}, {'table': 'a.b.c', 'column': 'x'}]),
         task(postgres, table, 'wrong type', columns=[{'table': table, 'column': 'id', 'primary_key': 'token'}]),
         task(postgres, table, 'not a key', columns=[{'table': table + '_nopk', 'column': 'token'}]),
+        task(postgres, table, 'nullable key', columns=[{'table': table + '_nullkey', 'column': 'token',
+                                                        'primary_key': 'ext'}]),
         task(postgres, table, 'bad key', keys=['{{ new_key }}', '{{ old_key[:-4] }}']),
         task(postgres, table, 'wrong password', login_password='{{ new_key }}'),
     ])
@@ -171,10 +174,11 @@ def test_bad_columns_and_undecryptable_rows(postgres, playbook):
     assert 'has no column tokn' in msg and 'SCHEMA.NAME' in msg
     assert 'bigint' in result.task('wrong type')['result']['msg']
     assert 'not the primary key' in result.task('not a key')['result']['msg']
+    assert 'NOT NULL' in result.task('nullable key')['result']['msg']
     assert 'keys[1] is not a Fernet key' in result.task('bad key')['result']['msg']
     assert 'cannot connect' in result.task('wrong password')['result']['msg']
     assert all(result.task(n)['failed'] for n in ('no such table', 'no such column', 'wrong type',
-                                                  'not a key', 'bad key', 'wrong password'))
+                                                  'not a key', 'nullable key', 'bad key', 'wrong password'))
     assert read_all(postgres, table) == before
 
     # One row no key decrypts: the others are re-encrypted, the task fails naming the count only.

@@ -275,3 +275,17 @@ def test_new_inline_file_and_plain_values_refused(tmp_path):
     assert _inline_values_with_ansible(path, password)['vault_a'] == 'a-value'
     with pytest.raises(InputError, match='no vault password'):
         _vault_vars.update_vault_file(path, [], values={'vault_a': 'b'})
+
+
+def test_inline_numbers_are_not_rewritten_at_every_run(tmp_path):
+    # An inline !vault value is a string: 5432 reads back as '5432', which is no change.
+    password = pw()
+    path = str(tmp_path / 'vault.yml')
+    values = {'vault_port': 5432, 'vault_ratio': 1.5, 'vault_flag': True, 'vault_list': [1, 'x'], 'vault_pw': 'abcdefgh'}
+    first = _vault_vars.update_vault_file(path, password, values=values, create=True, vault_format='inline')
+    assert first['changed']
+    text = open(path).read()
+    again = _vault_vars.update_vault_file(path, password, values=values)
+    assert not again['changed'] and again['changed_keys'] == []
+    assert open(path).read() == text
+    assert _vault_vars.update_vault_file(path, password, values={'vault_port': 5433})['changed_keys'] == ['vault_port']
