@@ -434,6 +434,8 @@ class ActionModule(ActionBase):
         source = _stores.open_store({}, args.get('vault_file'), args.get('rotation_file'), self._passwords(args),
                                     args.get('vault_id') or None)
         values, journal = source.load()
+        if not source.exists:
+            raise TurnkeyError('%s does not exist: nothing to migrate (check -i and rotation_vault_file)' % source.path)
         if journal:
             raise TurnkeyError('%s holds a rotation in flight: finish it with rotate.yml on the vault file before migrating'
                                % source.path)
@@ -441,21 +443,38 @@ class ActionModule(ActionBase):
         current, target_journal = target.load()
         if target_journal.get('secrets'):
             raise TurnkeyError('%s has a rotation in flight: finish it before migrating into it' % target.describe())
+        force = bool(args.get('force'))
         skipped = sorted(k for k in values if not str(k).startswith('vault_'))
-        updates = {k: v for k, v in values.items() if k not in skipped and not _vault_vars.same(current.get(k), v)}
+        copied = [k for k in values if k not in skipped]
+        # A value the store already holds differently was rotated there since the first
+        # migration: copying a stale vault file over it would hand services an old credential.
+        differ = sorted(k for k in copied if current.get(k) not in (None, '') and not _vault_vars.same(current[k], values[k]))
+        if differ and not force:
+            raise TurnkeyError('the store already holds other values for %s (rotated there since the vault file was '
+                               'copied?): nothing was copied. Delete the vault file from this checkout, or run again '
+                               'with -e store_migrate_force=true to overwrite the store with it' % ', '.join(differ))
+        updates = {k: values[k] for k in copied if current.get(k) in (None, '') or k in differ}
         dates = {n: row for n, row in source.dates().items() if isinstance(row, dict) and row.get('rotated_at')}
         have = target.dates()
-        stamps = {n: row['rotated_at'] for n, row in dates.items()
-                  if _rotation.format_time(_rotation.parse_time(row['rotated_at'], n)) != (have.get(n) or {}).get('rotated_at')}
-        if self._task.check_mode:
-            return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
-                    'skipped': skipped}
-        if updates:
-            target.save(updates, journal=target_journal)
-        if stamps:
-            target.record_dates(stamps, {n: dates[n].get('max_age_days') for n in stamps})
-        return {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps),
-                'skipped': skipped}
+
+        def newer(name, row):
+            theirs = (have.get(name) or {}).get('rotated_at')
+            ours = _rotation.parse_time(row['rotated_at'], name)
+            return not theirs or (force and name in differ) or ours > _rotation.parse_time(theirs, name)
+        stamps = {n: row['rotated_at'] for n, row in dates.items() if newer(n, row)}
+        result = {'changed': bool(updates or stamps), 'copied': sorted(updates), 'dated': sorted(stamps), 'skipped': skipped}
+        if self._task.check_mode or not result['changed']:
+            return result
+        env = str(args.get('environment') or '')
+        target.lock.acquire(env, self._owner)
+        try:
+            if updates:
+                target.save(updates, journal=target_journal)
+            if stamps:
+                target.record_dates(stamps, {n: dates[n].get('max_age_days') for n in stamps})
+        finally:
+            target.lock.release(self._owner)
+        return result
 
     def _release(self, args, task_vars):
         if not self._task.check_mode:

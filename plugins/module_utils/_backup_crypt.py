@@ -18,6 +18,7 @@ Backups are named ``NAME.YYYYmmddTHHMMSS.NNNNNNZ.age|gpg`` (UTC; no value in a n
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 import shutil
@@ -90,8 +91,17 @@ def _checked(proc, tool, secrets):
     return proc.stdout
 
 
-def pattern(path):
-    return re.compile(re.escape(os.path.basename(path)) + r'\.\d{8}T\d{6}\.\d{6}Z\.(age|gpg)\Z')
+def stem(path, directory):
+    """Backups in the file's own directory: ``NAME``; in a shared ``dir``: ``NAME.<path hash>``,
+    so that two files of one name never prune each other's backups."""
+    if os.path.abspath(directory) == os.path.dirname(os.path.abspath(path)):
+        return os.path.basename(path)
+    return '%s.%s' % (os.path.basename(path), hashlib.sha256(os.path.abspath(path).encode('utf-8')).hexdigest()[:8])
+
+
+def pattern(path, directory=None):
+    name = stem(path, directory) if directory else os.path.basename(path)
+    return re.compile(re.escape(name) + r'\.\d{8}T\d{6}\.\d{6}Z\.(age|gpg)\Z')
 
 
 def list_encrypted(path, directory):
@@ -100,7 +110,7 @@ def list_encrypted(path, directory):
         names = os.listdir(directory)
     except OSError:
         return []
-    found = pattern(path)
+    found = pattern(path, directory)
     return [os.path.join(directory, n) for n in sorted(n for n in names if found.match(n))
             if os.path.isfile(os.path.join(directory, n)) and not os.path.islink(os.path.join(directory, n))]
 
@@ -116,7 +126,7 @@ def backup(path, data, spec, keep):
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=0o700)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S.%fZ')
-    target = os.path.join(directory, '%s.%s.%s' % (os.path.basename(path), stamp, fmt))
+    target = os.path.join(directory, '%s.%s.%s' % (stem(path, directory), stamp, fmt))
     with _atomic.Target(target) as handle:
         handle.write(ciphertext, mode=0o600)
     existing = [e for e in list_encrypted(path, directory) if e != target]

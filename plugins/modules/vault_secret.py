@@ -41,7 +41,8 @@ options:
     description:
       - V(file) keeps the whole file one ansible-vault blob; V(inline) keeps it plain YAML whose values are each an
         inline C(!vault) string (AWX inventory sources and C(ansible-inventory) read it; lists and dictionaries hold
-        inline strings as their leaves). A file in the other format is converted (comments and key order kept);
+        inline strings as their leaves). A file in the other format is converted (key order kept; the comments
+        of an encrypted file are dropped on the way to inline, whose text is in clear);
         converting again changes nothing. Omitted, an existing file keeps its format and a new one is V(file).
       - In V(inline) format only the values that change are encrypted again, so the others keep their ciphertext.
     type: str

@@ -162,17 +162,17 @@ def _shared_conflicts(entries):
     for name, (kind, options) in sorted(entries.items()):
         if kind.shared_by is None:
             continue
-        target = (kind.name, options[kind.shared_by])
+        target = (kind.name, os.path.normpath(str(options[kind.shared_by])))
         for other in seen.get(target, ()):
             other_options = entries[other][1]
             where = 'turnkey_secrets.%s and turnkey_secrets.%s' % (other, name)
             if all(options[k] == other_options[k] for k in kind.batch_apart):
                 problems.append('%s are the same %s in %s %s: one secret each' % (
-                    where, '/'.join(kind.batch_apart), kind.shared_by, options[kind.shared_by]))
+                    where, '/'.join(kind.batch_apart), kind.shared_by, target[1]))
             differ = [k for k in kind.shared_options if options.get(k) != other_options.get(k)]
             if differ:
                 problems.append('%s share %s %s but differ in %s: give both the same' % (
-                    where, kind.shared_by, options[kind.shared_by], ', '.join(differ)))
+                    where, kind.shared_by, target[1], ', '.join(differ)))
         seen.setdefault(target, []).append(name)
     return problems
 

@@ -418,15 +418,19 @@ class VaultDoc(object):
                 full.update(updates)
                 text = edit_text(self.text, self.where, {k: full[k] for k in full if k not in removals}, removals)
             return text, _vault.seal(text.encode('utf-8'), password, label).encode('utf-8')
+        source = self.text
         if self.format == 'inline':
             changed = updates
         else:
-            # Converting: every key is written again, sealed; comments and order stay.
+            # Converting: every key is written again, sealed, in its order.  The comments of an
+            # encrypted file were encrypted too and may hold anything (an old password): they
+            # are not carried into a file whose text is in clear.
             changed = dict(self.values)
             changed.update(updates)
             changed = {k: v for k, v in changed.items() if k not in removals}
+            source, removals = '---\n', []
         sealed = {k: seal_value(v, password, label, whole=k in WHOLE_KEYS) for k, v in changed.items()}
-        text = edit_text(self.text, self.where, sealed, removals) if (sealed or removals) else self.text
+        text = edit_text(source, self.where, sealed, removals) if (sealed or removals) else source
         return text, text.encode('utf-8')
 
 

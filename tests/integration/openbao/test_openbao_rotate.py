@@ -7,7 +7,8 @@ import sys
 import time
 
 from conftest import switch_to_openbao
-from harness import ROOT, ansible_env, run_playbook
+from bao_cluster import MOUNT
+from harness import ROOT, ansible_env, new_secret, run_playbook
 
 _spec = importlib.util.spec_from_file_location('rotate_env', os.path.join(os.path.dirname(__file__), '..', 'rotate',
                                                                           'conftest.py'))
@@ -162,6 +163,15 @@ def test_migrate_the_demo_vault_then_rotate_from_the_store(bao_cluster, bao_env,
     assert again.changed_tasks() == [], again.changed_tasks()
     assert 'Copied: nothing' in again.task('Report what was copied')['result']['msg']
     assert _store(bao_cluster, bao_env) == stored
+
+    # Rotated in the store since: a migration from the stale vault file would hand the services
+    # an old credential.  It is refused, naming the key, and copies nothing.
+    rotated = new_secret(40)
+    bao_cluster.bao('kv', 'patch', '-mount=' + MOUNT, '%s/secret_key' % bao_env['prefix'], 'value=-', data=rotated.encode())
+    stale = _play(env, tmp_path, 'turnkey.secrets.store_migrate', bao_env, *env.vault_args, expect_rc=2,
+                  leak=secret_values + [rotated])
+    assert 'the store already holds other values for vault_secret_key' in stale.output
+    assert _store(bao_cluster, bao_env)['secret_key']['data']['value'] == rotated
 
 
 def test_vars_plugin_gives_the_store_values(bao_cluster, bao_env, tmp_path):

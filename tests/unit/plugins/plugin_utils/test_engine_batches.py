@@ -61,7 +61,7 @@ def test_two_secrets_for_one_htpasswd_user_or_file_mode_are_refused():
     import pytest
     from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError
     same_user = {'a': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'admin'},
-                 'b': {'kind': 'htpasswd', 'path': '/srv/h', 'user': 'admin'}}
+                 'b': {'kind': 'htpasswd', 'path': '/srv//h', 'user': 'admin'}}
     with pytest.raises(InputError) as exc:
         _engine.validate_catalogue(same_user, {})
     assert 'turnkey_secrets.a and turnkey_secrets.b are the same user in path /srv/h' in exc.value.msg
