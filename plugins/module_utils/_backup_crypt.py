@@ -58,8 +58,7 @@ def encrypt(data, spec):
         argv = [tool, '--encrypt']
         for recipient in spec['age_recipients']:
             argv += ['-r', str(recipient).strip()]
-        proc = subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT, check=False)
-        return _checked(proc, 'age', [data]), fmt
+        return _checked(_run(argv, data, 'age'), 'age', [data]), fmt
     home = tempfile.mkdtemp(prefix='.turnkey-gpg.')
     read_fd, write_fd = os.pipe()
     try:
@@ -69,17 +68,26 @@ def encrypt(data, spec):
         argv = [tool, '--homedir', home, '--batch', '--yes', '--quiet', '--no-tty', '--pinentry-mode', 'loopback',
                 '--passphrase-fd', str(read_fd), '--no-symkey-cache', '--symmetric', '--cipher-algo', 'AES256',
                 '--output', '-']
-        proc = subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT, check=False, pass_fds=(read_fd,))
-        return _checked(proc, 'gpg', [data, spec['gpg_passphrase']]), fmt
+        return _checked(_run(argv, data, 'gpg', pass_fds=(read_fd,)), 'gpg', [data, spec['gpg_passphrase']]), fmt
     finally:
         os.close(read_fd)
         if write_fd is not None:
             os.close(write_fd)
         gpgconf = shutil.which('gpgconf')
         if gpgconf:
-            subprocess.run([gpgconf, '--homedir', home, '--kill', 'gpg-agent'], capture_output=True, check=False,
-                           timeout=TIMEOUT)
+            try:
+                subprocess.run([gpgconf, '--homedir', home, '--kill', 'gpg-agent'], capture_output=True, check=False,
+                               timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass  # the home directory goes below; a hung agent has nothing left to serve
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _run(argv, data, tool, pass_fds=()):
+    try:
+        return subprocess.run(argv, input=data, capture_output=True, timeout=TIMEOUT, check=False, pass_fds=pass_fds)
+    except subprocess.TimeoutExpired:
+        raise CommandError('%s did not finish encrypting the backup within %d s; nothing was changed' % (tool, TIMEOUT)) from None
 
 
 def _checked(proc, tool, secrets):
