@@ -8,7 +8,6 @@ import yaml
 
 from bao_cluster import BAO, Cluster
 
-pytest_plugins = []
 
 
 @pytest.fixture(scope='session')
