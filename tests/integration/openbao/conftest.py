@@ -9,7 +9,6 @@ import yaml
 from bao_cluster import BAO, Cluster
 
 
-
 @pytest.fixture(scope='session')
 def bao_cluster(tmp_path_factory):
     if not os.path.exists(BAO):

@@ -12,7 +12,8 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _backup_cry
 def test_shared_dir_backups_do_not_prune_each_other(tmp_path):
     spec = {'gpg_passphrase': secrets.token_urlsafe(16), 'dir': str(tmp_path / 'backups')}
     a, b = tmp_path / 'a' / 'app.env', tmp_path / 'b' / 'app.env'
-    first, _ = _backup_crypt.backup(str(a), b'A=1\n', spec, keep=1)
+    first, removed = _backup_crypt.backup(str(a), b'A=1\n', spec, keep=1)
+    assert removed == []
     second, removed = _backup_crypt.backup(str(b), b'B=1\n', spec, keep=1)
     assert removed == [] and first != second
     assert _backup_crypt.list_encrypted(str(a), spec['dir']) == [first]
