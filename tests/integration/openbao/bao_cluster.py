@@ -13,6 +13,8 @@ import sys
 import time
 import urllib.request
 
+import yaml
+
 from harness import free_port, wait_for_port
 
 BAO = shutil.which('bao') or os.path.join(os.path.dirname(sys.executable), 'bao')
@@ -159,3 +161,19 @@ class Cluster(object):
                     node['proc'].wait(10)
                 except subprocess.TimeoutExpired:
                     node['proc'].kill()
+
+
+def switch_to_openbao(env, cluster, prefix, **extra):
+    """An Env (tests/integration/rotate) whose store is the cluster: no vault.yml, no rotation.yml."""
+    store = dict({'backend': 'openbao', 'urls': cluster.urls, 'mount': 'secret', 'prefix': prefix,
+                  'retry_seconds': 40}, **extra)
+    env.write_vars('store.yml', {'turnkey_store': store})
+    for path in (env.vault_file, env.rotation_file):
+        if os.path.exists(path):
+            os.unlink(path)
+    return store
+
+
+def dump(path, data):
+    with open(path, 'w') as handle:
+        yaml.safe_dump(data, handle)

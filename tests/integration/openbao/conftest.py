@@ -4,7 +4,6 @@ import os
 import secrets
 
 import pytest
-import yaml
 
 from bao_cluster import BAO, Cluster
 
@@ -25,19 +24,3 @@ def bao_env(bao_cluster):
     info = bao_cluster.environment(prefix)
     info['prefix'] = prefix
     return info
-
-
-def switch_to_openbao(env, cluster, prefix, **extra):
-    """An Env (tests/integration/rotate) whose store is the cluster: no vault.yml, no rotation.yml."""
-    store = dict({'backend': 'openbao', 'urls': cluster.urls, 'mount': 'secret', 'prefix': prefix,
-                  'retry_seconds': 40}, **extra)
-    env.write_vars('store.yml', {'turnkey_store': store})
-    for path in (env.vault_file, env.rotation_file):
-        if os.path.exists(path):
-            os.unlink(path)
-    return store
-
-
-def dump(path, data):
-    with open(path, 'w') as handle:
-        yaml.safe_dump(data, handle)

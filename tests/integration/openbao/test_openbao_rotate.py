@@ -6,8 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import switch_to_openbao
-from bao_cluster import MOUNT
+from bao_cluster import MOUNT, switch_to_openbao
 from harness import ROOT, ansible_env, new_secret, run_playbook
 
 _spec = importlib.util.spec_from_file_location('rotate_env', os.path.join(os.path.dirname(__file__), '..', 'rotate',
