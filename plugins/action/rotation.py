@@ -10,7 +10,6 @@ no_log.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ansible.errors import AnsibleActionFail
@@ -35,14 +34,6 @@ def _supplied(args, entries_raw):
                                'dingtalk_new: {<name>: {url: ..., secret: ...}} instead' % len(robots))
         supplied[robots[0]] = {'url': str(args['dingtalk_new_url']), 'secret': str(args.get('dingtalk_new_secret') or '')}
     return supplied
-
-
-def _digest(path):
-    try:
-        with open(path, 'rb') as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
-    except OSError:
-        return None
 
 
 def _deploy_reason(run, name):
@@ -188,7 +179,7 @@ class ActionModule(ActionBase):
                'hosts': {'controller': str(task_vars.get('inventory_hostname') or 'localhost'), 'services': [], 'retire': []},
                'vault_due': [n for n in due if run.entries[n][0].name == 'vault'],
                # What the end report compares to name the files to commit.
-               'fingerprint': {p: _digest(p) for p in run.store.files()}}
+               'fingerprint': {p: _git.digest(p) for p in run.store.files()}}
         if not work or self._task.check_mode:
             if self._task.check_mode:
                 lock.check_free(self._owner, str(args.get('environment') or ''))
@@ -372,7 +363,7 @@ class ActionModule(ActionBase):
         names = [n for n in sorted(plan_result.get('plan') or {}) if n in run.entries]
         if names:
             lines.append('Next due: %s.' % ', '.join(_engine.next_due(run.entries, names, run.store.dates())))
-        changed = [p for p, digest in sorted((plan_result.get('fingerprint') or {}).items()) if _digest(p) != digest]
+        changed = [p for p, digest in sorted((plan_result.get('fingerprint') or {}).items()) if _git.digest(p) != digest]
         if changed:
             lines.append('Commit: %s.' % ', '.join(_shown(p) for p in changed))
         return lines

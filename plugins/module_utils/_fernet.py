@@ -43,6 +43,15 @@ def _is_token_line(line):
     return stripped != '' and not stripped.startswith('#')
 
 
+def _rotated(primary, multi, token):
+    """``token`` under the primary key, or None when it already is; InvalidToken when no key opens it."""
+    try:
+        primary.decrypt(token)
+        return None
+    except InvalidToken:
+        return multi.rotate(token)
+
+
 def rotate_text(text, keys, path='the file'):
     """``(new_text, rotated_line_numbers, token_count)``.
 
@@ -55,17 +64,14 @@ def rotate_text(text, keys, path='the file'):
         if not _is_token_line(line):
             continue
         count += 1
-        token = line.strip().encode('ascii', 'replace')
         try:
-            primary.decrypt(token)
-            continue
-        except InvalidToken:
-            pass
-        try:
-            lines[index] = multi.rotate(token).decode('ascii')
-            rotated.append(index + 1)
+            new = _rotated(primary, multi, line.strip().encode('ascii', 'replace'))
         except InvalidToken:
             undecryptable.append(index + 1)
+            continue
+        if new is not None:
+            lines[index] = new.decode('ascii')
+            rotated.append(index + 1)
     if undecryptable:
         shown = ', '.join(str(n) for n in undecryptable[:20]) + (' ...' if len(undecryptable) > 20 else '')
         raise InputError(
@@ -179,16 +185,12 @@ def rotate_column(conn, described, primary, multi, batch_size=1000, check_mode=F
             last = rows[-1][0]
             changes = []
             for key, stored in rows:
-                token = _token_of(stored)
                 try:
-                    primary.decrypt(token)
-                    continue
-                except InvalidToken:
-                    pass
-                try:
-                    new = multi.rotate(token)
+                    new = _rotated(primary, multi, _token_of(stored))
                 except InvalidToken:
                     stats['undecryptable'] += 1
+                    continue
+                if new is None:
                     continue
                 changes.append((new if is_bytea else new.decode('ascii'), key, stored))
             stats['rows'] += len(rows)
