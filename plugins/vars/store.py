@@ -70,12 +70,11 @@ class VarsModule(BaseVarsPlugin):
             return {}
         from ansible_collections.turnkey.secrets.plugins.plugin_utils._stores import openbao
         try:
-            client = openbao.Client(config)
-            names = [n for n in client.list() if n != '_turnkey']
-            read = client.read_all(names)
+            # The journal's ``applying`` included: a run cut off past its commit point has
+            # decided those values (the services may already use them).
+            values, _journal = openbao.OpenBao(config).load()
         except TurnkeyError as exc:
             raise AnsibleError('turnkey.secrets.store (%s): %s' % (path, exc.msg)) from None
-        values = openbao.values_of({n: data for n, (data, _version, _meta) in read.items() if data is not None})
         # Values are data, never templates.
         values = wrap_var(values)
         _CACHE[path] = values

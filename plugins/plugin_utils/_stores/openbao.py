@@ -15,10 +15,12 @@ The journal is the KV secret ``<prefix>/_turnkey/journal``, written with check-a
 (``cas``) at every transition: pending values live there before anything changes.  A
 transition that also changes values first writes the journal with those values under
 ``applying`` (the commit point: one CAS write), then each secret with CAS on the version
-this run read (a concurrent writer is detected, never overwritten), then the journal
-without ``applying``.  A run cut off in between leaves ``applying``, which the next load
-overlays on the values and the next save writes first: every step stays decided by the
-journal alone.
+this run read, then the journal without ``applying``.  A run cut off in between leaves
+``applying``, which the next load overlays on the values and the next save writes first:
+every step stays decided by the journal alone.  A concurrent writer is detected (the CAS
+fails, the run stops without writing that secret), but past the commit point the values
+are decided, so the next run writes them over that edit (a new version; the edit stays
+in the history) and the error says so.
 
 The lock is the KV secret ``<prefix>/_turnkey/lock``, taken with CAS, naming its holder,
 with an expiry renewed at every step of the run.
@@ -178,7 +180,8 @@ class Client(object):
                 raise TurnkeyError('the store %s refused the credentials (expired or revoked token) on %s'
                                    % (client.url, where)) from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, hvac.exceptions.VaultDown,
-                    hvac.exceptions.InternalServerError, hvac.exceptions.BadGateway) as exc:
+                    hvac.exceptions.InternalServerError, hvac.exceptions.BadGateway, hvac.exceptions.RateLimitExceeded,
+                    hvac.exceptions.PreconditionFailed) as exc:
                 attempt += 1
                 if time.monotonic() >= deadline:
                     raise TurnkeyError('the store is unreachable or has no leader (%s on %s after %d attempts over '
@@ -187,6 +190,10 @@ class Client(object):
                                           ', '.join(self.urls))) from None
                 self.current = (self.current + 1) % len(self.clients)
                 time.sleep(min(0.1 * attempt, 1.0))
+            except hvac.exceptions.VaultError as exc:
+                # Its text is the server's (never a value sent); the request URL is left out.
+                raise TurnkeyError('the store %s refused %s (%s): %s'
+                                   % (client.url, where, capability, _reason(exc))) from None
 
     def full(self, name):
         return '%s/%s' % (self.prefix, name)
@@ -268,7 +275,7 @@ def _reason(exc):
 class OpenBao(object):
     """The store interface of ``VaultFile`` (load, save, dates, record_dates) on KV v2."""
 
-    def __init__(self, config, names=(), owner_pid=None):
+    def __init__(self, config, names=()):
         self.client = Client(config)
         self.names = list(names)
         self.secrets = {}      # name -> data
@@ -315,15 +322,18 @@ class OpenBao(object):
                 desired.setdefault(name, dict(self.secrets[name])).pop(key, None)
         return {n: d for n, d in desired.items() if d != self.secrets.get(n)}
 
-    def _write_journal(self, journal, applying):
+    def _write_journal(self, journal, applying, values_written=False):
         data = {'journal': journal or {}}
         if applying:
             data['applying'] = applying
         version = self.client.write(JOURNAL, data, self.journal_version)
         if version is None:
-            raise TurnkeyError('%s: the journal was changed by another run during this step (is a second controller '
-                               'rotating without the lock?); nothing was written by this step. Run the same command again'
-                               % self.describe())
+            raise TurnkeyError('%s: the journal %s was changed by another run during this step (is a second controller '
+                               'rotating without the lock?); %s. Run the same command again: it goes on from the '
+                               'journal as that run left it'
+                               % (self.describe(), self.client.shown(JOURNAL),
+                                  'the values of this step were written, its journal state was not' if values_written
+                                  else 'nothing was written by this step'))
         self.journal_version = version
 
     def save(self, updates=None, removals=(), journal=None):
@@ -337,15 +347,29 @@ class OpenBao(object):
         self._write_journal(journal, updates)
         self.applying = updates
         for name in sorted(desired):
-            version = self.client.write(name, desired[name], self.versions.get(name, 0))
+            read = self.versions.get(name, 0)
+            version = self.client.write(name, desired[name], read)
             if version is None:
-                raise TurnkeyError('%s was changed by someone else during the rotation (a new version appeared); it '
-                                   'was not overwritten. Look at its versions (bao kv metadata get), then run again'
-                                   % self.client.shown(name))
+                raise self._conflict(name, read, desired[name])
             self.versions[name] = version
             self.secrets[name] = desired[name]
-        self._write_journal(journal, None)
+        self._write_journal(journal, None, values_written=True)
         self.applying = {}
+
+    def _conflict(self, name, read, data):
+        """A secret changed by someone else after the commit point.  This run stops without
+        writing it; the values are decided (the journal's ``applying``, which services may
+        already use), so the next run writes this step's keys over that edit."""
+        current = int(self.client.metadata(name).get('current_version') or 0)
+        keys = sorted(k for k in data if data[k] != (self.secrets.get(name) or {}).get(k))
+        return TurnkeyError(
+            '%s was changed by someone else during this step: version %d appeared after version %d, the one this run '
+            'read. This run stopped without writing it. Its new values were committed to the journal %s (applying) '
+            'before the conflict and may already be in use by the services, so the next run writes %s over that edit '
+            'as a new version, keeping the data keys it does not set; the edit stays readable (bao kv get -version=%d). '
+            'See who wrote it with bao kv metadata get, then run again'
+            % (self.client.shown(name), current, read, self.client.shown(JOURNAL), ', '.join(keys) or 'its keys',
+               current))
 
     def dates(self):
         out = {}
