@@ -16,6 +16,8 @@ SMALLEST = {
     'app_keys': ['--keys', '2', '--rounds', '1'],
     'fernet_reencrypt': ['--rows', '200', '--batch-size', '50'],
     'htpasswd': ['--count', '2', '--rounds', '4', '--min-ratio', '0'],
+    'openbao': ['--nodes', '1', '--secrets', '2', '--reads', '2,4', '--repeat', '1', '--max-ratio', '1000',
+                '--max-requests', '1000'],
     'podman_secrets': ['--count', '2', '--min-ratio', '0'],
     'rotate': ['--count', '2', '--repeat', '1', '--min-ratio', '0'],
     'vault_rekey': ['--files', '2', '--inline', '2', '--repeat', '1', '--sample', '1', '--max-floor-ratio', '1000'],
