@@ -4,7 +4,7 @@
 # configuration that works on hosts where crun cannot run.  A second run takes ~1 s.
 #   scripts/setup.sh demo   what `make demo` needs
 #   scripts/setup.sh test   what the whole test suite needs, including the virtualenvs
-#                           .venv-2.16 and .venv-2.21 for the compat stage
+#                           .venv-2.16/2.17/2.18/2.20/2.21 for the compat stage
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PROFILE=${1:-test}
@@ -50,8 +50,9 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The compat stage proves the oldest and the newest ansible-core that meta/runtime.yml
-# admits: 2.16 (the floor; Python 3.11) and 2.21 (needs Python >= 3.12: pyenv's).
+# The compat stage proves every ansible-core that meta/runtime.yml admits besides .venv's
+# own (2.19): 2.16 (the floor), 2.17 and 2.18 on Python 3.11; 2.20 and 2.21 need
+# Python >= 3.12 (pyenv's).
 compat_venv() {  # DIR PYTHON ANSIBLE-CORE-SPEC
   local dir=$1 py=$2 spec=$3 stamp
   stamp="$dir/.requirements-$( (echo "$py $spec"; cat requirements.txt requirements-compat.txt) | sha256sum | cut -c1-16)"
@@ -72,8 +73,11 @@ if [ "$PROFILE" = test ]; then
       [ -x "$py312" ] && break
     done
   fi
-  if [ -z "$py312" ]; then echo "no Python 3.12 for .venv-2.21 (set PYTHON312)" >&2; exit 1; fi
+  if [ -z "$py312" ]; then echo "no Python 3.12 for .venv-2.20 and .venv-2.21 (set PYTHON312)" >&2; exit 1; fi
   compat_venv .venv-2.16 "$PY" 'ansible-core==2.16.*'
+  compat_venv .venv-2.17 "$PY" 'ansible-core==2.17.*'
+  compat_venv .venv-2.18 "$PY" 'ansible-core==2.18.*'
+  compat_venv .venv-2.20 "$py312" 'ansible-core==2.20.*'
   compat_venv .venv-2.21 "$py312" 'ansible-core==2.21.*'
 fi
 
