@@ -33,7 +33,7 @@ class FernetKey(Kind):
         keep={'type': 'int', 'default': 2,
               'description': 'Previous keys kept in vault_<name>_previous (MultiFernet decrypts with them), newest first. '
                              'With columns, trimmed only once no row is under a dropped key.'},
-        columns={'type': 'list', 'elements': 'dict', 'example': '[{table: oauth_tokens, column: token}]',
+        columns={'type': 'list', 'elements': 'dict',
                  'options': {'table': {'type': 'str', 'required': True},
                              'column': {'type': 'str', 'required': True},
                              'primary_key': {'type': 'str', 'default': 'id', 'no_log': False}},
