@@ -32,7 +32,7 @@ class FernetEnv(VaultedInventory):
         self.env_file = os.path.join(self.base, 'app.env')
         self.old = fkey()
         self.older = fkey()
-        self.plain = ['oauth-%s' % secrets.token_hex(8) for _ in range(ROWS)]
+        self.plain = ['oauth-%s' % secrets.token_hex(8) for dummy in range(ROWS)]
         with postgres.connect() as conn:
             conn.execute('CREATE TABLE %s (id bigint PRIMARY KEY, token text)' % self.table)
             with conn.cursor().copy('COPY %s (id, token) FROM STDIN' % self.table) as copy:
