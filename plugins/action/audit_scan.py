@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
         for name in sorted(catalogue) if isinstance(catalogue, dict) else ():
             spec = catalogue[name]
             kind = KINDS.get(str(self._templar.template(spec.get('kind')))) if isinstance(spec, dict) else None
-            if kind is None or 'path' not in kind.options or kind.group not in groups:
+            if kind is None or 'path' not in kind.options or kind.group_of(spec) not in groups:
                 continue
             found.append(self._declared(spec, kind.options.get('mode', {}).get('default', '0600'),
                                         'turnkey_secrets.%s' % name))

@@ -19,10 +19,10 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _audit_log,
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import TurnkeyError
 from ansible_collections.turnkey.secrets.plugins.plugin_utils import _engine, _git, _lock, _stores, _vault_tree, _vault_vars
 
-STEPS = ('recover', 'plan', 'git', 'promote', 'deployed', 'finish', 'vault_done', 'release', 'migrate')
+STEPS = ('recover', 'plan', 'git', 'promote', 'deployed', 'retired', 'finish', 'vault_done', 'release', 'migrate')
 ARGS = frozenset(('step', 'environment', 'vault_file', 'rotation_file', 'lock_file', 'vault_password_file', 'vault_id',
                   'catalogue', 'mode', 'force', 'break_lock', 'dingtalk_new', 'dingtalk_new_url', 'dingtalk_new_secret',
-                  'consumer_group', 'consumers', 'names', 'vault_format', 'git', 'git_stage', 'git_base', 'store'))
+                  'consumer_group', 'consumers', 'names', 'hosts', 'vault_format', 'git', 'git_stage', 'git_base', 'store'))
 
 
 def _supplied(args, entries_raw):
@@ -276,6 +276,11 @@ class ActionModule(ActionBase):
         run = self._run(args, renew=True)
         consumers = _vault_vars.plain(args.get('consumers') or {})
         outcomes = self._outcomes(task_vars, '__rotation_deployed')
+        if args.get('hosts') is not None:
+            # A second deployment in the run (retired): only the hosts of that play, whose
+            # facts are this play's; an unreachable one keeps the first play's and stays waiting.
+            shown = {str(h) for h in args['hosts']}
+            outcomes = {h: v for h, v in outcomes.items() if h in shown}
         ok = [h for h, v in outcomes.items() if v == 'ok']
         trail = self._trail(args, task_vars, run, 'deployed', outcomes=outcomes,
                             uses=_engine.consumers_of(run.entries, consumers))
@@ -285,13 +290,25 @@ class ActionModule(ActionBase):
                 'waiting': run.journal['waiting'],
                 'consumer_failures': {h: v for h, v in outcomes.items() if v != 'ok'}}
 
-    def _finish(self, args, task_vars):
+    def _retired(self, args, task_vars):
         run = self._run(args, renew=True)
         groups = {str(k): list(v) for k, v in (task_vars.get('groups') or {}).items()}
+        consumers = _vault_vars.plain(args.get('consumers') or {})
         outcomes = self._outcomes(task_vars, '__rotation_outcome')
+        counts = self._outcomes(task_vars, '__rotation_counts')
         retired = {h: [n for n, r in v.items() if r == 'retired'] for h, v in outcomes.items()}
-        trail = self._trail(args, task_vars, run, 'finish', outcomes=outcomes, failures=self._failures(task_vars))
-        finished = run.finish(retired, groups)
+        trail = self._trail(args, task_vars, run, 'retired', outcomes=outcomes, counts=counts,
+                            failures=self._failures(task_vars))
+        redeploy = run.retired(retired, groups, consumers, counts)
+        trail.flush()
+        kept = _engine.kept_keys(run.entries)
+        return {'changed': bool(redeploy), 'deploy': {h: _engine.resolve_consumers(consumers[h], run.values, kept)
+                                                      for h in redeploy}}
+
+    def _finish(self, args, task_vars):
+        run = self._run(args, renew=True)
+        trail = self._trail(args, task_vars, run, 'finish')
+        finished = run.finish()
         trail.flush()
         return {'changed': bool(finished), 'dated': finished, 'waiting': run.journal['waiting'],
                 'inflight': {n: e['state'] for n, e in run.inflight.items()},

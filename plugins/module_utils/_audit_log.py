@@ -247,7 +247,7 @@ class Trail(object):
 
     def _host_steps(self, name, host, outcome):
         kind = self._kind(name)
-        has_set = kind is None or 'set' in kind.steps
+        has_set = kind is None or 'set' in kind.steps_of(self.run.entries[name][1])
         resumed_rollback = (self.before.get(name) or {}).get('state') == 'rollback'
         if outcome in ('rolled_back', 'rollback_failed') and resumed_rollback:
             steps = []
@@ -290,13 +290,20 @@ class Trail(object):
                 yield {'step': 'deploy', 'secret': name, 'host': host,
                        'outcome': 'deployed to %s' % host if result == 'ok' else 'failed: %s' % result}
 
-    def _finish(self):
+    def _retired(self):
         for host, per_host in sorted((self.facts.get('outcomes') or {}).items()):
+            counts = (self.facts.get('counts') or {}).get(host) or {}
             for name, outcome in sorted(per_host.items()):
+                line = {'step': 'retire', 'secret': name, 'host': host}
+                if name in counts:
+                    # fernet_key with columns: rows still under an old key (a count, never a row).
+                    line['rows_under_old_keys'] = counts[name]
                 if outcome == 'retired':
-                    yield {'step': 'retire', 'secret': name, 'host': host, 'outcome': 'retired'}
+                    yield dict(line, outcome='retired')
                 elif outcome == 'retire_failed':
-                    yield {'step': 'retire', 'secret': name, 'host': host, 'outcome': self._reason(name, host)}
+                    yield dict(line, outcome=self._reason(name, host))
+
+    def _finish(self):
         # finish drops what it dated from the journal.
         for name in sorted(set(self.before) - set(self.run.inflight)):
             yield {'step': 'finish', 'secret': name, 'outcome': 'retired'}

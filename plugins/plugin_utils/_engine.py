@@ -11,7 +11,9 @@ next; every step is idempotent and is decided from that state alone:
   tested    every host has it and it works: the next step promotes it
   promoted  it is the current value; consumer hosts (``waiting``) get it
   deployed  every consumer has it; the kind's retire step drops the old credential
-  retired   done: its date goes to rotation.yml, then the entry goes
+  retired   done (what retiring changed, such as a trimmed key list, goes to the
+            consumers again through ``waiting``): its date goes to rotation.yml, then
+            the entry goes
 
 ``waiting`` lists the consumer hosts that have not received the current values since a
 promotion (or a deployment): every run with work deploys them, and a secret leaves
@@ -375,8 +377,9 @@ def due(entries, names, dates, force, now=None):
 
 def service_record(name, kind, options, values, new, state):
     options = {k: v for k, v in options.items() if v is not None}
-    record = {'name': name, 'names': [name], 'kind': kind.name, 'group': kind.group, 'label': '%s (%s)' % (name, kind.name),
-              'steps': ['rollback'] if state == 'rollback' else [s for s in kind.steps if s != 'retire'],
+    record = {'name': name, 'names': [name], 'kind': kind.name, 'group': kind.group_of(options),
+              'label': '%s (%s)' % (name, kind.name),
+              'steps': ['rollback'] if state == 'rollback' else [s for s in kind.steps_of(options) if s != 'retire'],
               'module_defaults': {}}
     if kind.module_group:
         record['module_defaults'] = {'group/' + kind.module_group: {
@@ -433,7 +436,8 @@ def play_hosts(run, batches, groups, due_names):
     that step in this run.  The consumers play takes the hosts promote deploys to.
     """
     names = set(run.inflight) | set(due_names)
-    retiring = {run.entries[n][0].group for n in names if n in run.entries and 'retire' in run.entries[n][0].steps}
+    retiring = {kind.group_of(options) for kind, options in (run.entries[n] for n in names if n in run.entries)
+                if 'retire' in kind.steps_of(options)}
 
     def hosts_of(group_names):
         return sorted({h for g in group_names if g != CONTROLLER for h in groups.get(g) or ()})
@@ -444,10 +448,11 @@ def play_hosts(run, batches, groups, due_names):
 def check_groups(entries, names, groups):
     problems = []
     for name in names:
-        kind = entries[name][0]
-        if kind.group and kind.group != CONTROLLER and not groups.get(kind.group):
+        kind, options = entries[name]
+        group = kind.group_of(options)
+        if group and group != CONTROLLER and not groups.get(group):
             problems.append('turnkey_secrets.%s: kind %s runs on the hosts of group %s, which has none: add the %s '
-                            'host(s) to the inventory' % (name, kind.name, kind.group, kind.group))
+                            'host(s) to the inventory' % (name, kind.name, group, group))
     _raise(problems, 'invalid inventory')
 
 
@@ -523,7 +528,9 @@ class Run(object):
             if new is None:
                 self.waiting_for_person.append(name)
                 continue
-            self.inflight[name] = {'kind': kind.name, 'state': 'pending' if kind.steps else 'tested',
+            # Retire runs after the consumers: a kind with no other step has nothing to set.
+            service = [s for s in kind.steps_of(options) if s != 'retire']
+            self.inflight[name] = {'kind': kind.name, 'state': 'pending' if service else 'tested',
                                    'new': new, 'created': self.now}
             changed = True
         if changed:
@@ -553,7 +560,7 @@ class Run(object):
         if deploy:
             for name in names:
                 kind, options = self.entries[name]
-                if 'set' in kind.steps and not self.missing_keys(name):
+                if 'set' in kind.steps_of(options) and not self.missing_keys(name):
                     current = {k: self.values[k] for k in kind.keys(name)}
                     record = service_record(name, kind, options, {}, current, 'pending')
                     record['steps'] = [s for s in record['steps'] if s != 'rollback']
@@ -570,7 +577,7 @@ class Run(object):
             kind, options = self.entries[name]
             state = entry['state']
             if state != 'tested':
-                hosts = group_hosts(kind.group, groups)
+                hosts = group_hosts(kind.group_of(options), groups)
                 results = [outcome_of(name, host, outcomes) for host in hosts]
                 state = decide(state, results)
                 missing = [h for h, r in zip(hosts, results) if r is None]
@@ -606,11 +613,11 @@ class Run(object):
         for name, entry in sorted(self.inflight.items()):
             if entry['state'] != 'promoted' or name not in self.entries:
                 continue
-            kind, _options = self.entries[name]
+            kind, options = self.entries[name]
             keys = set(kind.keys(name)) | set(kind.kept_keys(name))
             if any(keys & consumed_keys(consumers.get(h) or {}) for h in waiting):
                 continue
-            entry['state'] = 'deployed' if 'retire' in kind.steps else 'retired'
+            entry['state'] = 'deployed' if 'retire' in kind.steps_of(options) else 'retired'
         for name, entry in self.inflight.items():
             if entry['state'] == 'deployed':
                 retiring.append(name)
@@ -628,14 +635,38 @@ class Run(object):
             out.append(record)
         return out
 
+    def retired(self, retired, groups, consumers, counts=None):
+        """Secrets whose retire step succeeded on every host of their group become ``retired``;
+        what the kind writes then (``Kind.retired``: fernet_key's trimmed key list) is saved
+        in the same write and the consumer hosts reading it become ``waiting``.  ``counts``:
+        {host: {name: rows still under an old key}}, kept in the entry (one write).
+        Returns {host: consumer spec} of the hosts to deploy again."""
+        updates, changed, redeploy = {}, False, set()
+        for name, entry in sorted(self.inflight.items()):
+            if entry['state'] != 'deployed' or name not in self.entries:
+                continue
+            kind, options = self.entries[name]
+            hosts = group_hosts(kind.group_of(options), groups)
+            found = [c[name] for c in (counts or {}).values() if isinstance(c, dict) and name in c]
+            if found and entry.get('rows_under_old_keys') != max(found):
+                entry['rows_under_old_keys'] = max(found)
+                changed = True
+            if not hosts or not all(name in (retired.get(h) or ()) for h in hosts):
+                continue
+            written = kind.retired(name, options, self.values)
+            updates.update(written)
+            entry['state'] = 'retired'
+            changed = True
+            redeploy.update(h for h, spec in consumers.items() if set(written) & consumed_keys(spec))
+        if redeploy:
+            self.journal['waiting'] = sorted(set(self.journal['waiting']) | redeploy)
+        if changed:
+            self.save('retired', updates)
+        return sorted(redeploy)
+
     # finish ------------------------------------------------------------------
-    def finish(self, retired, groups):
+    def finish(self):
         """Date what is done in rotation.yml, then drop it from the journal."""
-        for name, entry in self.inflight.items():
-            if entry['state'] == 'deployed' and name in self.entries:
-                hosts = group_hosts(self.entries[name][0].group, groups)
-                if hosts and all(name in (retired.get(h) or ()) for h in hosts):
-                    entry['state'] = 'retired'
         done = {n: e for n, e in self.inflight.items() if e['state'] == 'retired'}
         if not done:
             return []
@@ -667,8 +698,8 @@ def next_due(entries, names, dates):
 def checkpoint(transition):
     """Test hook: with ``_TURNKEY_ROTATION_TEST_PAUSE=<transition>`` (and a marker file in
     ``_TURNKEY_ROTATION_TEST_MARKER``) the run stops right after that journal write, so
-    the kill tests can kill it exactly there: create, generate, promote, deployed, dated,
-    finish.  It goes on when the test creates ``<marker>.go`` (or after two minutes)."""
+    the kill tests can kill it exactly there: create, generate, promote, deployed, retired,
+    dated, finish.  It goes on when the test creates ``<marker>.go`` (or after two minutes)."""
     marker = os.environ.get('_TURNKEY_ROTATION_TEST_MARKER')
     if not marker or os.environ.get('_TURNKEY_ROTATION_TEST_PAUSE') != transition:
         return

@@ -61,6 +61,14 @@ class Kind(object):
     shared_by = None
     shared_options = ()
 
+    def steps_of(self, options):
+        """The service steps of an entry (its options may add some: fernet_key's columns)."""
+        return self.steps
+
+    def group_of(self, options):
+        """The inventory group whose hosts run the entry's service steps."""
+        return self.group
+
     def spec(self):
         spec = dict(COMMON_OPTIONS)
         if self.generate:
@@ -98,6 +106,11 @@ class Kind(object):
         """Vault variables written when the new values become current."""
         return dict(new)
 
+    def retired(self, name, options, current):
+        """Vault variables written once the retire step succeeded everywhere (fernet_key:
+        the old-key list trimmed); consumers of them get the new values in the same run."""
+        return {}
+
     def record(self, name, options, current, new):
         """What the kind's task file needs for its steps (values included; never logged)."""
         key = self.keys(name)[0]
@@ -105,8 +118,9 @@ class Kind(object):
 
 
 def keep_previous(current, old_key, list_key, new_value, keep):
-    """``list_key`` after a promotion: the old current value first, trimmed to ``keep``."""
+    """``list_key`` after a promotion: the old current value first, trimmed to ``keep``
+    (None: every one kept)."""
     old = current.get(old_key)
     previous = [old] if old and old != new_value else []
     kept = previous + [v for v in (current.get(list_key) or []) if v != new_value]
-    return kept[:keep]
+    return kept if keep is None else kept[:keep]

@@ -115,6 +115,9 @@ class _Kind(object):
     def kept_keys(self, name):
         return []
 
+    def steps_of(self, options):
+        return self.steps
+
 
 class _Run(object):
     def __init__(self, values, inflight):

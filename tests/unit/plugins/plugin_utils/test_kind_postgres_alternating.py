@@ -153,7 +153,7 @@ def _cycle(store, entries, consumers):
     run.promote({'localhost': {'db': 'tested'}}, {'db': ['localhost']}, list(consumers))
     resolved = _engine.resolve_consumers(consumers['localhost'], run.values, _engine.kept_keys(entries))
     assert run.deployed(['localhost'], consumers) == []  # no retire step
-    assert run.finish({}, {'db': ['localhost']}) == ['db']
+    assert run.finish() == ['db']
     return records[0], resolved['env_files'][0]['values']
 
 
