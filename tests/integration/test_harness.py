@@ -84,7 +84,6 @@ def test_assert_no_secret_sees_a_secret_inside_base64_of_a_larger_value(before):
 
 
 def test_kill_tree_kills_children_in_their_own_sessions(tmp_path):
-    import os
     import subprocess
     import sys
     import time
