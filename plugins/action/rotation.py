@@ -47,6 +47,13 @@ def _unretired(run):
     return sorted(n for n, e in run.inflight.items() if e['state'] == 'deployed')
 
 
+def _deployed_names(task_vars):
+    """What deploy.yml applied: every planned secret but those whose set failed."""
+    plan_result = _vault_vars.plain(task_vars.get('__rotation') or {})
+    failed = _vault_vars.plain(task_vars.get('__rotation_promoted') or {}).get('failed_names') or ()
+    return [n for n in sorted(plan_result.get('plan') or {}) if n not in failed]
+
+
 def _writable(path):
     return bool(path) and os.path.isfile(path) and os.access(path, os.W_OK) and \
         os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
@@ -158,8 +165,10 @@ class ActionModule(ActionBase):
                 plan[name].update(due=True, reason='interrupted vault password rotation: resumed')
         for name in names:
             # Changing the vault password needs the file it lives in (AWX, navigator and
-            # --ask-vault-pass runs have none): say so and rotate the rest.
-            if run.entries[name][0].name == 'vault' and plan[name]['due'] and not _writable(password_file):
+            # --ask-vault-pass runs have none): say so and rotate the rest.  deploy.yml
+            # changes no vault password.
+            if run.entries[name][0].name == 'vault' and plan[name]['due'] and mode != 'deploy' and \
+                    not _writable(password_file):
                 plan[name].update(due=False, reason='due, but skipped: the vault password is changed in the file it '
                                   'lives in and no writable turnkey_vault_password_file is given (%s)'
                                   % (_shown(password_file) if password_file else 'none'))
@@ -341,8 +350,7 @@ class ActionModule(ActionBase):
         promoted = _vault_vars.plain(task_vars.get('__rotation_promoted') or {})
         env = args.get('environment') or 'default'
         if plan_result.get('mode') == 'deploy':
-            deployed = [n for n in sorted(plan_result.get('plan') or {}) if n not in (promoted.get('failed_names') or ())]
-            lines = ['%s: deployed the current values of %s.' % (env, ', '.join(deployed) or 'nothing')]
+            lines = ['%s: deployed the current values of %s.' % (env, ', '.join(_deployed_names(task_vars)) or 'nothing')]
         else:
             lines = ['%s: rotated %s.' % (env, ', '.join(sorted(promoted.get('promoted') or [])) or 'nothing')]
         if plan_result.get('generated'):
@@ -422,13 +430,15 @@ class ActionModule(ActionBase):
         for base in _vault_vars.plain(args.get('git_base') or []):
             for path, value in (base or {}).items():
                 accepted.setdefault(path, set()).add(value)
-        names = ', '.join(sorted(_vault_vars.plain(args.get('names') or []))) or 'nothing'
-        env = args.get('environment') or 'default'
-        if args.get('git_stage') == 'finish':
-            message = 'turnkey.secrets: %s: %s %s' % (env, 'deployed' if args.get('mode') == 'deploy' else 'rotated', names)
-        else:
-            message = ('turnkey.secrets: %s: new values of %s stored as pending, before any service changes'
-                       % (env, names))
+        names = _vault_vars.plain(args.get('names') or [])
+        if args.get('mode') == 'deploy' and args.get('git_stage') == 'finish':
+            names = _deployed_names(task_vars)
+        names = ', '.join(sorted(names)) or 'nothing'
+        # The subject names the environment and the secrets: what `git log --oneline` of the
+        # branch shows. "-ing" before any service changes, "-ed" after finish.
+        verbs = ('deploying', 'deployed') if args.get('mode') == 'deploy' else ('rotating', 'rotated')
+        message = 'turnkey.secrets: %s: %s %s' % (args.get('environment') or 'default',
+                                                  verbs[args.get('git_stage') == 'finish'], names)
         out = _git.write_back(spec, inventory, files, accepted, message)
         return {'changed': out['pushed'], 'pushed': out['pushed'], 'commit': out['commit'], 'digests': out['digests']}
 

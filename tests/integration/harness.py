@@ -128,13 +128,85 @@ class PlaybookResult(object):
         return sorted({r['task'] for r in self.results if r['changed']})
 
 
+def embedded_base64(value):
+    """What base64 of a larger blob holding ``value`` anywhere (a JSON document, an env
+    file, ``user:password``) always contains: the encoding of ``value`` at each of the three
+    byte alignments, without the characters it shares with its neighbours; standard,
+    URL-safe, and URL-encoded."""
+    from urllib.parse import quote
+    data = value.encode('utf-8', 'surrogateescape') if isinstance(value, str) else bytes(value)
+    out = set()
+    for shift in range(3):
+        # ``shift`` bytes before the value; the first sextet that is all the value's own
+        # starts at character ceil(8 * shift / 6), the last whole one ends before the tail.
+        encoded = base64.b64encode(b'\0' * shift + data).decode('ascii')
+        start, end = -(-8 * shift // 6), 8 * (shift + len(data)) // 6
+        core = encoded[start:end]
+        if len(core) >= 8:
+            out |= {core, core.replace('+', '-').replace('/', '_'), quote(core, safe='')}
+    return out
+
+
 def assert_no_secret(text, secret_values, where='output'):
-    """Fail naming which secret (by position, not value) appeared in ``text``."""
+    """Fail naming which secret (by position, not value) appeared in ``text``: as is, in the
+    encodings _redact.variants knows, or inside base64 of a larger value."""
     from ansible_collections.turnkey.secrets.plugins.module_utils._redact import variants
     for index, value in enumerate(secret_values):
-        for form in variants(value):
+        for form in variants(value) | embedded_base64(value):
             if form in text:
                 raise AssertionError('secret #%d (a form of it, length %d) appears in the %s' % (index, len(form), where))
+
+
+def descendants(pid):
+    """Every process whose parent chain leads to ``pid`` (ansible-runner's pexpect child and
+    ansible's workers call setsid(): a process group does not hold them)."""
+    parents = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry) as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        children = [p for p, parent in parents.items() if parent == current and p not in found]
+        found.update(children)
+        todo.extend(children)
+    return found
+
+
+def kill_tree(pid):
+    """SIGKILL ``pid`` and all its descendants, as a lost machine or an AWX job cancel with
+    a dead node would: each is stopped first, so that none forks (or is re-parented away
+    from the tree) between the scan and the kill.  Returns the pids killed."""
+    stopped = set()
+    while True:
+        fresh = ({pid} | descendants(pid)) - stopped
+        if not fresh:
+            break
+        for each in fresh:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(each, signal.SIGSTOP)
+        stopped |= fresh
+    for each in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(each, signal.SIGKILL)
+    return stopped
+
+
+def alive(pids):
+    """Those of ``pids`` still running (a zombie is dead)."""
+    out = set()
+    for each in pids:
+        try:
+            with open('/proc/%d/stat' % each) as handle:
+                if handle.read().rsplit(')', 1)[1].split()[0] != 'Z':
+                    out.add(each)
+        except OSError:
+            pass
+    return out
 
 
 def run_playbook(tmp_path, tasks=None, playbook=None, secret_vars=None, extra_vars=None, inventory=None,

@@ -63,3 +63,48 @@ def test_ssh_hosts_are_distinct_hosts(tmp_path):
             assert host['address'] + '/24' in blocks[host['name']]
     finally:
         hosts.stop()
+
+
+@pytest.mark.parametrize('before', ['', 'k', 'ke', '{"key": "'])
+def test_assert_no_secret_sees_a_secret_inside_base64_of_a_larger_value(before):
+    import base64
+    import json
+    secret = new_secret()
+    blob = json.dumps({'auths': {'registry': {'auth': 'user:' + secret}}, 'x': before + secret + '"}'})
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        line = 'data: ' + encode(blob.encode()).decode().rstrip('=') + ' trailing'
+        with pytest.raises(AssertionError, match='secret #1'):
+            assert_no_secret(line, [new_secret(), secret])
+    own = base64.b64encode(secret.encode()).decode()
+    with pytest.raises(AssertionError):
+        assert_no_secret('prefix' + own + 'suffix', [secret])
+    with pytest.raises(AssertionError):
+        assert_no_secret('token=' + own.replace('=', '%3D') + '&x=1', [secret])
+    assert_no_secret(base64.b64encode(blob.replace(secret, new_secret()).encode()).decode(), [secret])
+
+
+def test_kill_tree_kills_children_in_their_own_sessions(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from harness import alive, descendants, kill_tree
+
+    marker = tmp_path / 'started'
+    # A grandchild in a new session, as pexpect (ansible-runner) starts ansible-playbook.
+    code = ('import os, subprocess, sys, time\n'
+            'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)\n'
+            'open(%r, "w").close()\ntime.sleep(60)\n' % str(marker))
+    proc = subprocess.Popen([sys.executable, '-c', code], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    tree = descendants(proc.pid)
+    assert len(tree) == 1
+    killed = kill_tree(proc.pid)
+    proc.wait(5)
+    assert killed == tree | {proc.pid}
+    deadline = time.monotonic() + 5
+    while alive(killed) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(killed)

@@ -6,6 +6,7 @@ leave the temporary clone (local bare repositories, no network)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -98,3 +99,73 @@ def test_push_lands(env):
     assert out['pushed'] is True
     again = _git.write_back(spec, env['inventory'], env['files'], {}, 'test')
     assert again['pushed'] is False
+
+
+def _log(env):
+    return subprocess.run(['git', 'log', '--format=%s', 'main'], cwd=env['remote'], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+
+
+def _commit_on_remote(env, name, text, message):
+    path = env['seed'] / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    _run('add', '-A', cwd=env['seed'])
+    _run('commit', '-qm', message, cwd=env['seed'])
+    _run('push', '-q', 'origin', 'main', cwd=env['seed'])
+
+
+def test_a_remote_that_moved_on_in_other_files_gets_the_commit_on_top(env):
+    """Someone pushed to the branch between the run's checkout and its push: both commits stay."""
+    _commit_on_remote(env, 'inv/group_vars/all/rotation.yml', 'turnkey_rotation: {}\n', 'first')
+    started = {env['files'][1]: {_git.digest(env['files'][1])}}
+    _commit_on_remote(env, 'inv/hosts.yml', 'all: {}\n', 'someone else: hosts')
+    spec = _git.check({'remote': env['remote'], 'branch': 'main', 'path': 'inv'})
+    out = _git.write_back(spec, env['inventory'], env['files'], started, 'turnkey.secrets: t: rotating a')
+    assert out['pushed'] is True
+    assert _log(env) == ['turnkey.secrets: t: rotating a', 'someone else: hosts', 'first']
+    show = subprocess.run(['git', 'show', '--name-only', '--format=', 'main'], cwd=env['remote'], check=True,
+                          capture_output=True, text=True).stdout.split()
+    assert show == ['inv/group_vars/all/vault.yml']
+    tree = subprocess.run(['git', 'ls-tree', '-r', '--name-only', 'main'], cwd=env['remote'], check=True,
+                          capture_output=True, text=True).stdout.split()
+    assert 'inv/hosts.yml' in tree
+
+
+def test_a_conflicting_change_to_the_vault_file_stops_the_push(env):
+    """vault.yml on the branch is neither what the run read nor what it pushes: nothing is pushed."""
+    original = '$ANSIBLE_VAULT;1.1;AES256\n11\n'
+    _commit_on_remote(env, 'inv/group_vars/all/vault.yml', original, 'first')
+    started = {env['files'][0]: {hashlib.sha256(original.encode()).hexdigest()}}
+    _commit_on_remote(env, 'inv/group_vars/all/vault.yml', '$ANSIBLE_VAULT;1.1;AES256\n22\n', 'someone else rotated')
+    head = _log(env)
+    spec = _git.check({'remote': env['remote'], 'branch': 'main', 'path': 'inv'})
+    with pytest.raises(TurnkeyError) as exc:
+        _git.write_back(spec, env['inventory'], env['files'], started, 'turnkey.secrets: t: rotating a')
+    assert 'inv/group_vars/all/vault.yml on branch main changed since this run read it' in exc.value.msg
+    assert 'conflict, nothing was pushed' in exc.value.msg
+    assert _log(env) == head
+
+
+def test_a_remote_that_moves_on_during_the_push_is_retried_on_top(env, tmp_path):
+    """Another push lands between the clone and the push (a pre-receive hook makes it, once):
+    the rejected push is retried from a new clone, on top of the other commit."""
+    _commit_on_remote(env, 'inv/hosts.yml', 'all: {}\n', 'first')
+    other = tmp_path / 'other'
+    _run('clone', '-q', env['remote'], str(other))
+    (other / 'README').write_text('meanwhile\n')
+    _run('add', '-A', cwd=other)
+    _run('commit', '-qm', 'someone else, meanwhile', cwd=other)
+    hook = os.path.join(env['remote'], 'hooks', 'pre-receive')
+    marker = tmp_path / 'raced'
+    # The nested push runs this hook too: the marker lets it (and later pushes) through.
+    with open(hook, 'w') as handle:
+        handle.write('#!/bin/sh\n[ -e %s ] && exit 0\ntouch %s\n'
+                     'unset GIT_DIR GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES\n'
+                     'git -C %s push -q origin HEAD:main >/dev/null 2>&1\nexit 0\n' % (marker, marker, other))
+    os.chmod(hook, 0o755)
+    spec = _git.check({'remote': env['remote'], 'branch': 'main', 'path': 'inv'})
+    out = _git.write_back(spec, env['inventory'], env['files'], {}, 'turnkey.secrets: t: rotating a')
+    assert marker.exists()
+    assert out['pushed'] is True
+    assert _log(env) == ['turnkey.secrets: t: rotating a', 'someone else, meanwhile', 'first']
