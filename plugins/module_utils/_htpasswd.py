@@ -36,6 +36,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import missing_required_lib
@@ -70,6 +71,8 @@ DEFAULT_BCRYPT_ROUNDS = 10
 SHA_CRYPT_ROUNDS = 5000
 BCRYPT_MAX_BYTES = 72
 
+_PASSLIB_LOCK = threading.Lock()
+_PASSLIB_READY = {}
 _ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 _BCRYPT_PREFIXES = ('$2y$', '$2b$', '$2a$')
 
@@ -112,11 +115,20 @@ def _need(lib, name, scheme):
 
 def _sha_crypt(scheme):
     # Imported on first use: libpass takes longer to import than a whole apr1 or bcrypt run.
-    try:
-        from passlib import hash as handlers
-    except ImportError:
-        handlers = None
-    return getattr(_need(handlers, 'libpass', scheme), scheme)
+    # libpass finishes setting up a handler lazily, on its first hash, and that set-up is
+    # not thread-safe (two users hashed at once failed in Base64Engine about once in 40
+    # runs): the first use of each scheme runs one cheap hash under a lock.
+    with _PASSLIB_LOCK:
+        if scheme not in _PASSLIB_READY:
+            try:
+                from passlib import hash as handlers
+            except ImportError:
+                handlers = None
+            handler = getattr(_need(handlers, 'libpass', scheme), scheme)
+            warm = handler if scheme == 'des_crypt' else handler.using(rounds=handler.min_rounds)
+            warm.verify('warm-up', warm.hash('warm-up'))
+            _PASSLIB_READY[scheme] = handler
+        return _PASSLIB_READY[scheme]
 
 
 def _b64_24bit(value, chars):

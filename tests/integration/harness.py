@@ -151,7 +151,8 @@ def assert_no_secret(text, secret_values, where='output'):
     """Fail naming which secret (by position, not value) appeared in ``text``: as is, in the
     encodings _redact.variants knows, or inside base64 of a larger value."""
     from ansible_collections.turnkey.secrets.plugins.module_utils._redact import variants
-    for index, value in enumerate(secret_values):
+    # Values may be lists (a kind's fallbacks): every leaf is a secret of its own.
+    for index, value in enumerate(_leaf_values(list(secret_values))):
         for form in variants(value) | embedded_base64(value):
             if form in text:
                 raise AssertionError('secret #%d (a form of it, length %d) appears in the %s' % (index, len(form), where))

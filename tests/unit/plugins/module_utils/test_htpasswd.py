@@ -156,6 +156,7 @@ def test_bcrypt_missing_library_is_a_clear_error(monkeypatch):
 
 def test_libpass_missing_only_matters_for_sha_crypt(monkeypatch):
     monkeypatch.setitem(sys.modules, 'passlib', None)
+    monkeypatch.setattr(H, '_PASSLIB_READY', {})
     assert H.hash_password('pw', 'apr_md5_crypt').startswith('$apr1$')
     with pytest.raises(InputError, match='libpass'):
         H.hash_password('pw', 'sha512_crypt')
