@@ -13,12 +13,27 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   for f in molecule/*/molecule.yml; do [ -f "$f" ] && scenarios+=("$(basename "$(dirname "$f")")"); done
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "no molecule scenarios"; exit 0; }
-rc=0
-for s in "${scenarios[@]}"; do
-  echo "---- molecule test -s $s"
+# Scenarios run in TURNKEY_MOLECULE_LANES lanes side by side (default 2: most of a scenario is
+# ansible waiting on one core); each has its own directories and free loopback ports.
+# shellcheck source=scripts/lanes.sh
+. "$ROOT/scripts/lanes.sh"
+scenario() {
+  echo "---- molecule test -s $1"
   # Molecule looks for an optional shared-state scenario molecule/default and logs its
   # absence as CRITICAL on every run; this project has none (.config/molecule/config.yml).
-  molecule test -s "$s" 2> >(grep -v "molecule/default/molecule.yml' glob failed" >&2) \
-    || { echo "molecule scenario $s FAILED"; rc=1; }
+  molecule test -s "$1" 2> >(grep -v "molecule/default/molecule.yml' glob failed" >&2) \
+    || { echo "molecule scenario $1 FAILED"; return 1; }
+}
+lanes=${TURNKEY_MOLECULE_LANES:-2}
+logs=$(mktemp -d /tmp/turnkey-molecule.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
+pids=()
+for ((lane = 0; lane < lanes; lane++)); do
+  (r=0
+   for ((i = lane; i < ${#scenarios[@]}; i += lanes)); do
+     lane_job "$logs" "${scenarios[i]}" scenario "${scenarios[i]}" || r=1
+   done
+   exit $r) &
+  pids+=($!)
 done
-exit $rc
+lanes_wait "${pids[@]}"

@@ -10,7 +10,9 @@ journal write; the test then kills it:
 
 The full matrix runs with TURNKEY_FULL_MATRIX=1 (whatever TURNKEY_KILL_MATRIX says); the default stage runs every transition
 with ``tree`` and ``main`` and one with ``int``/``term``; TURNKEY_KILL_MATRIX=quick (the
-compat stage, once per ansible-core) every transition with ``tree`` and one with ``main``.
+compat stage under the oldest and newest ansible-core) every transition with ``tree`` and one
+with ``main``; TURNKEY_KILL_MATRIX=smoke (the compat stage under the versions between them)
+one kill before any service changed and one orphaned worker after the promote.
 """
 
 import json
@@ -34,6 +36,7 @@ WANTED = {
     'full': lambda t, m: True,
     'default': lambda t, m: m in ('tree', 'main') or t == 'promote',
     'quick': lambda t, m: m == 'tree' or (t, m) == ('promote', 'main'),
+    'smoke': lambda t, m: (t, m) in (('create', 'tree'), ('promote', 'main')),
 }[MATRIX]
 CASES = [(t, m) for t in TRANSITIONS for m in MODES if WANTED(t, m)]
 
