@@ -92,6 +92,10 @@ def rotate_text(text, keys, path='the file'):
 
 TEXT_TYPES = ('text', 'character varying', 'character')
 COLUMN_TYPES = TEXT_TYPES + ('bytea',)
+# Key types whose values come back from psycopg exactly as PostgreSQL compares them: a float
+# key sent back as float8 compares unequal to itself ("pk > last" would re-read the row).
+KEY_TYPES = ('smallint', 'integer', 'bigint', 'numeric', 'text', 'character varying', 'character', 'uuid', 'bytea',
+             'date', 'timestamp without time zone', 'timestamp with time zone')
 
 
 def _split_table(table):
@@ -135,16 +139,36 @@ def describe_columns(conn, columns):
             problems.append('%s: table %s.%s has no column %s (primary_key)' % (where, schema, table, pk))
         elif pk == column:
             problems.append('%s: primary_key and column are both %s' % (where, pk))
+        elif types[pk] not in KEY_TYPES:
+            problems.append('%s: primary_key %s of %s.%s is %s; batches need an exactly comparable key (%s)'
+                            % (where, pk, schema, table, types[pk], ', '.join(KEY_TYPES)))
         else:
+            regclass = '"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""'))
             unique = conn.execute(
                 "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
                 "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = %s "
-                # NULL keys sort last and match no "pk > last": a batch ending on one would start over.
-                "AND a.attnotnull",
-                ('"%s"."%s"' % (schema.replace('"', '""'), table.replace('"', '""')), pk)).fetchone()
+                # A partial or not yet valid index leaves duplicates, which "pk > last" skips at a
+                # batch boundary; NULL keys sort last and match no "pk > last" either.
+                "AND i.indpred IS NULL AND i.indisvalid AND a.attnotnull",
+                (regclass, pk)).fetchone()
             if unique is None:
-                problems.append('%s: %s is not the primary key (nor a unique, NOT NULL single-column key) of %s.%s'
-                                % (where, pk, schema, table))
+                problems.append('%s: %s is not the primary key (nor a unique, NOT NULL single-column key without a '
+                                'WHERE clause) of %s.%s' % (where, pk, schema, table))
+            # The rows of inheritance children are read through their parent, but the parent's
+            # key is unique in the parent only (a partitioned table's key is unique across it).
+            children = conn.execute(
+                "SELECT c.relkind <> 'p' AND EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid) "
+                "FROM pg_class c WHERE c.oid = %s::regclass", (regclass,)).fetchone()
+            if children and children[0]:
+                problems.append('%s: %s.%s has inheritance children, whose rows its key does not tell apart; list '
+                                'each child table instead' % (where, schema, table))
+            allowed = conn.execute(
+                "SELECT has_column_privilege(%s::regclass, %s, 'SELECT') AND has_column_privilege(%s::regclass, %s, "
+                "'UPDATE') AND has_column_privilege(%s::regclass, %s, 'SELECT')",
+                (regclass, column, regclass, column, regclass, pk)).fetchone() if column in types else (True,)
+            if not allowed[0]:
+                problems.append('%s: login_user may not SELECT and UPDATE %s.%s.%s (and SELECT %s)'
+                                % (where, schema, table, column, pk))
         out.append((schema, table, column, pk, types.get(column) == 'bytea'))
     if problems:
         raise InputError('; '.join(problems) + '. Nothing was changed.')
@@ -185,8 +209,11 @@ def rotate_column(conn, described, primary, multi, batch_size=1000, check_mode=F
             last = rows[-1][0]
             changes = []
             for key, stored in rows:
+                token = _token_of(stored)
+                if not token.strip():
+                    continue  # an empty value holds nothing a key could open: like NULL
                 try:
-                    new = _rotated(primary, multi, _token_of(stored))
+                    new = _rotated(primary, multi, token)
                 except InvalidToken:
                     stats['undecryptable'] += 1
                     continue
@@ -216,4 +243,13 @@ def rotate_columns(conn, columns, keys, batch_size=1000, check_mode=False, progr
         raise InputError('batch_size must be 1 or more')
     primary, multi = load_keys(keys)
     described = describe_columns(conn, columns)
-    return [rotate_column(conn, d, primary, multi, batch_size, check_mode, progress) for d in described]
+    results = []
+    for each in described:
+        stats = rotate_column(conn, each, primary, multi, batch_size, check_mode, progress)
+        if not check_mode:
+            # What retire trusts is a recount, not this pass's tally: a writer still on the old
+            # key list may have re-encrypted a row behind the batches (or added one).
+            recount = rotate_column(conn, each, primary, multi, batch_size, True)
+            stats.update(under_old_keys=recount['under_old_keys'], undecryptable=recount['undecryptable'])
+        results.append(stats)
+    return results

@@ -31,8 +31,14 @@ description:
     meanwhile is never overwritten; such a row is counted in RV(columns[].under_old_keys) and the next run
     handles it.
   - In check mode the columns are read (in the same batches) and RV(rows_under_old_keys) counts the rows a
-    run would re-encrypt; nothing is written. After a run it counts the rows still under an old key (0 when
-    the old keys can be retired).
+    run would re-encrypt; nothing is written. After a run each column is read once more and
+    RV(rows_under_old_keys) counts the rows still under an old key then, including rows an application
+    still on the old key list wrote behind the batches (0 when the old keys can be retired).
+  - 'Checked before a row or a file is written: every file exists and every token in it opens; every column
+    exists, is text, varchar or bytea, and login_user may SELECT and UPDATE it; the key is one column,
+    NOT NULL, unique without a WHERE clause, of a type that compares exactly (integers, numeric, text,
+    uuid, bytea, date, timestamp; not real or double precision); the table has no inheritance children
+    (list each child instead; a partitioned table is fine). Empty values are skipped like NULL.'
   - Rows that no key decrypts are left alone and make the task fail (after the other rows are re-encrypted),
     with their count per column; values and primary keys never appear in the result.
 author: Turnkey Secrets Maintainers (@turnkey-secrets)
@@ -74,7 +80,7 @@ options:
         type: str
         required: true
       primary_key:
-        description: The table's primary key (or a unique, NOT NULL single-column key), the order of the batches.
+        description: The table's primary key (or a unique, NOT NULL single-column key without a WHERE clause), the order of the batches.
         type: str
         default: id
   batch_size:
@@ -205,7 +211,7 @@ columns:
       type: int
       returned: always
     under_old_keys:
-      description: Rows under an old key after this run; in check mode, the rows a run would re-encrypt.
+      description: Rows under an old key after this run (counted again once the column is done); in check mode, the rows a run would re-encrypt.
       type: int
       returned: always
     undecryptable:
@@ -226,24 +232,25 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _f
 from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
 from ansible_collections.turnkey.secrets.plugins.module_utils._connection import POSTGRES as CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
+from ansible_collections.turnkey.secrets.plugins.module_utils._redact import redact
 
 
 def work(module):
     p = module.params
-    # Columns first: their checks (catalogue, key list) come before any file is touched.
-    columns = _columns(module) if p['columns'] else None
-    if not (p['path'] or p['paths']):
-        return _with_columns(module, {'changed': False, 'files': [], 'rotated': 0}, columns)
     with contextlib.ExitStack() as stack:
         targets = {}
-        for given in ([p['path']] if p['path'] else p['paths']):
+        for given in ([p['path']] if p['path'] else p['paths'] or []):
             target = stack.enter_context(_atomic.Target(given, p['follow'], p['allow_shared_parent']))
             targets.setdefault(target.path, target)
         if not module.check_mode:
             # Locks in sorted order, so two runs over overlapping file sets cannot deadlock.
             for path in sorted(targets):
                 stack.enter_context(targets[path].lock())
-        return _with_columns(module, _work(module, list(targets.values())), columns)
+        # Every file is read and re-encrypted in memory, and every column checked against the
+        # catalogue, before a row or a file is written.
+        planned = _plan(module, list(targets.values()))
+        columns = _columns(module) if p['columns'] else None
+        return _with_columns(module, _write(module, planned), columns)
 
 
 def _columns(module):
@@ -252,12 +259,18 @@ def _columns(module):
         module.fail_json(msg=missing_required_lib('psycopg (psycopg 3)'), exception=_postgres.IMPORT_ERROR)
     p = module.params
     secrets = [p['login_password']] + list(p['keys'])
+    seen = {}
     conn = _postgres._admin(p, secrets, _postgres.connect)
     try:
-        return _fernet.rotate_columns(conn, p['columns'], p['keys'], p['batch_size'], module.check_mode)
+        return _fernet.rotate_columns(conn, p['columns'], p['keys'], p['batch_size'], module.check_mode,
+                                      progress=lambda stats: seen.__setitem__(id(stats), stats))
     except _postgres.psycopg.Error as exc:
+        # The primary message only: the server's DETAIL may quote other columns of a row.
+        reason = exc.diag.message_primary or type(exc).__name__
         raise TurnkeyError('PostgreSQL failed while re-encrypting (batches committed so far stay; every row is '
-                           'readable with the key list; run again to finish): %s' % _postgres._clean(exc, secrets)) from None
+                           'readable with the key list; run again to finish): %s (SQLSTATE %s)'
+                           % (redact(reason, secrets), exc.sqlstate or '?'),
+                           changed=any(stats['rotated'] for stats in seen.values()), columns=list(seen.values())) from None
     finally:
         conn.close()
 
@@ -279,9 +292,8 @@ def _with_columns(module, result, columns):
     return result
 
 
-def _work(module, targets):
+def _plan(module, targets):
     planned = []
-    # Every file is read and re-encrypted in memory first, so one bad token changes no file.
     for target in targets:
         path = target.path
         raw = target.read()
@@ -293,7 +305,10 @@ def _work(module, targets):
             raise InputError('%s holds non-ASCII bytes; Fernet tokens are url-safe base64, one per line' % path) from None
         new_text, rotated, count = _fernet.rotate_text(text, module.params['keys'], path)
         planned.append((target, new_text, rotated, count))
+    return planned
 
+
+def _write(module, planned):
     files, diff, total = [], [], 0
     for target, new_text, rotated, count in planned:
         path = target.path

@@ -2,25 +2,12 @@
 
 import json
 import os
-import secrets
-import string
 import subprocess
 import sys
 
 import pytest
-from cryptography.fernet import Fernet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Django's get_random_secret_key() alphabet: shell-special characters included on purpose.
-DJANGO_CHARS = string.ascii_lowercase + string.digits + '!@#$%^&*(-_=+)'
-
-
-def django_key():
-    return ''.join(secrets.choice(DJANGO_CHARS) for dummy in range(50))
-
-
-def fernet_key():
-    return Fernet.generate_key().decode()
 
 
 @pytest.fixture

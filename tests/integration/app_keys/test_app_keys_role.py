@@ -10,7 +10,7 @@ import stat
 
 import pytest
 from cryptography.fernet import Fernet
-from conftest import django_key, fernet_key
+from keygen import django_key, fernet_key
 
 from harness import new_secret
 

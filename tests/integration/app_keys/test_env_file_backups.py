@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 import pytest
-from conftest import django_key
+from keygen import django_key
 
 from harness import assert_no_secret, new_secret
 

@@ -4,7 +4,7 @@ import grp
 import os
 import stat
 
-from conftest import django_key
+from keygen import django_key
 
 from harness import new_secret
 

@@ -14,7 +14,7 @@ import textwrap
 import time
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from conftest import fernet_key
+from keygen import fernet_key
 
 from harness import ROOT, assert_no_secret
 

@@ -1,7 +1,7 @@
 """turnkey.secrets.fernet_rotate through ansible-playbook -vvvv: re-encryption, idempotence, errors, no leak."""
 
 from cryptography.fernet import Fernet
-from conftest import fernet_key
+from keygen import fernet_key
 
 from harness import new_secret
 
