@@ -149,16 +149,26 @@ def describe_columns(conn, columns):
                 "WHERE i.indrelid = %s::regclass AND i.indisunique AND i.indnkeyatts = 1 AND a.attname = %s "
                 # A partial or not yet valid index leaves duplicates, which "pk > last" skips at a
                 # batch boundary; NULL keys sort last and match no "pk > last" either.
-                "AND i.indpred IS NULL AND i.indisvalid AND a.attnotnull",
+                "AND i.indpred IS NULL AND i.indisvalid AND a.attnotnull "
+                # ORDER BY and ">" use the column's collation: a nondeterministic one calls
+                # values equal that an index under another collation keeps apart.
+                "AND (i.indcollation[0] = a.attcollation OR a.attcollation = 0 OR "
+                "(SELECT collisdeterministic FROM pg_collation WHERE oid = a.attcollation))",
                 (regclass, pk)).fetchone()
             if unique is None:
                 problems.append('%s: %s is not the primary key (nor a unique, NOT NULL single-column key without a '
-                                'WHERE clause) of %s.%s' % (where, pk, schema, table))
+                                'WHERE clause, under the column\'s collation or a deterministic one) of %s.%s'
+                                % (where, pk, schema, table))
             # The rows of inheritance children are read through their parent, but the parent's
             # key is unique in the parent only (a partitioned table's key is unique across it).
             children = conn.execute(
                 "SELECT c.relkind <> 'p' AND EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid) "
                 "FROM pg_class c WHERE c.oid = %s::regclass", (regclass,)).fetchone()
+            # Row-level security hides rows from the batches and from the count alike.
+            if conn.execute('SELECT row_security_active(%s::regclass)', (regclass,)).fetchone()[0]:
+                problems.append('%s: row-level security is active on %s.%s for login_user, which would see only some '
+                                'rows; use a role with BYPASSRLS (or the owner, without FORCE ROW LEVEL SECURITY)'
+                                % (where, schema, table))
             if children and children[0]:
                 problems.append('%s: %s.%s has inheritance children, whose rows its key does not tell apart; list '
                                 'each child table instead' % (where, schema, table))
@@ -220,16 +230,16 @@ def rotate_column(conn, described, primary, multi, batch_size=1000, check_mode=F
                 if new is None:
                     continue
                 changes.append((new if is_bytea else new.decode('ascii'), key, stored))
-            stats['rows'] += len(rows)
-            if check_mode:
-                stats['under_old_keys'] += len(changes)
-            elif changes:
+            done = 0
+            if changes and not check_mode:
                 with conn.cursor() as cur:
                     cur.executemany(update, changes)
                     done = cur.rowcount if cur.rowcount is not None and cur.rowcount >= 0 else len(changes)
-                stats['rotated'] += done
-                # A row the application rewrote in between keeps its (newer) value: a later run sees it.
-                stats['under_old_keys'] += len(changes) - done
+        # Counted once the batch is committed: a deferred constraint can still refuse it at commit.
+        stats['rows'] += len(rows)
+        # A row the application rewrote in between keeps its (newer) value: a later run sees it.
+        stats['under_old_keys'] += len(changes) - done
+        stats['rotated'] += done
         if progress:
             progress(stats)
         if len(rows) < batch_size:

@@ -37,8 +37,12 @@ description:
   - 'Checked before a row or a file is written: every file exists and every token in it opens; every column
     exists, is text, varchar or bytea, and login_user may SELECT and UPDATE it; the key is one column,
     NOT NULL, unique without a WHERE clause, of a type that compares exactly (integers, numeric, text,
-    uuid, bytea, date, timestamp; not real or double precision); the table has no inheritance children
-    (list each child instead; a partitioned table is fine). Empty values are skipped like NULL.'
+    uuid, bytea, date, timestamp; not real or double precision) and a collation that tells its values apart;
+    the table has no inheritance children (list each child instead; a partitioned table is fine) and no
+    row-level security active for login_user (it would hide rows from the count). Empty values are skipped
+    like NULL.'
+  - Errors name the constraint, table or column and the SQLSTATE; a message that could quote a value of the
+    row (a trigger's RAISE, an input syntax error, the server's DETAIL line) is not passed on.
   - Rows that no key decrypts are left alone and make the task fail (after the other rows are re-encrypted),
     with their count per column; values and primary keys never appear in the result.
 author: Turnkey Secrets Maintainers (@turnkey-secrets)
@@ -250,7 +254,13 @@ def work(module):
         # catalogue, before a row or a file is written.
         planned = _plan(module, list(targets.values()))
         columns = _columns(module) if p['columns'] else None
-        return _with_columns(module, _write(module, planned), columns)
+        try:
+            written = _write(module, planned)
+        except TurnkeyError as exc:
+            if columns and any(c['rotated'] for c in columns):
+                exc.details.update(changed=True, columns=columns)
+            raise
+        return _with_columns(module, written, columns)
 
 
 def _columns(module):
@@ -265,14 +275,29 @@ def _columns(module):
         return _fernet.rotate_columns(conn, p['columns'], p['keys'], p['batch_size'], module.check_mode,
                                       progress=lambda stats: seen.__setitem__(id(stats), stats))
     except _postgres.psycopg.Error as exc:
-        # The primary message only: the server's DETAIL may quote other columns of a row.
-        reason = exc.diag.message_primary or type(exc).__name__
         raise TurnkeyError('PostgreSQL failed while re-encrypting (batches committed so far stay; every row is '
                            'readable with the key list; run again to finish): %s (SQLSTATE %s)'
-                           % (redact(reason, secrets), exc.sqlstate or '?'),
+                           % (redact(_reason(exc), secrets), exc.sqlstate or '?'),
                            changed=any(stats['rotated'] for stats in seen.values()), columns=list(seen.values())) from None
     finally:
         conn.close()
+
+
+# SQLSTATE classes whose primary message names objects, never values: integrity constraints,
+# transaction rollback, insufficient resources, connection, operator intervention, object
+# state, invalid transaction state; and 42501 (insufficient privilege).
+_PLAIN_SQLSTATES = ('23', '40', '53', '08', '57', '55', '25', '42501')
+
+
+def _reason(exc):
+    """What went wrong, without a value of the row: a DETAIL line, a trigger's RAISE or an
+    input syntax error can quote one."""
+    state = exc.sqlstate or ''
+    if state and state.startswith(_PLAIN_SQLSTATES) and exc.diag.message_primary:
+        return exc.diag.message_primary
+    named = ['%s %s' % (what, getattr(exc.diag, what + '_name')) for what in ('constraint', 'table', 'column')
+             if getattr(exc.diag, what + '_name', None)]
+    return '%s%s' % (type(exc).__name__, ' (%s)' % ', '.join(named) if named else '')
 
 
 def _with_columns(module, result, columns):

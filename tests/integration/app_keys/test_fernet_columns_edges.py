@@ -58,8 +58,18 @@ def test_keys_that_do_not_tell_rows_apart_are_refused(postgres, playbook):
             conn.execute('INSERT INTO %s VALUES (%%s, %%s)' % parent, (i, token))
             conn.execute('INSERT INTO %s_child VALUES (%%s, %%s)' % parent, (i, token))
             conn.execute('INSERT INTO %s VALUES (%%s, %%s)' % floating, (i / 10.0, token))
+    # A key under a nondeterministic collation, unique under another: ORDER BY and ">" call
+    # 'a' and 'A' equal, the index keeps them apart.
+    folded = _name()
+    with postgres.connect() as conn:
+        conn.execute("CREATE COLLATION IF NOT EXISTS tk_ci (provider = icu, locale = 'und-u-ks-level2', "
+                     "deterministic = false)")
+        conn.execute('CREATE TABLE %s (code text COLLATE tk_ci NOT NULL, token text)' % folded)
+        conn.execute('CREATE UNIQUE INDEX ON %s (code COLLATE "C")' % folded)
+        for code in 'aAbBcC':
+            conn.execute('INSERT INTO %s VALUES (%%s, %%s)' % folded, (code, old.encrypt(b'x').decode()))
     tables = {'partial index': (partial, 'code', 'WHERE clause'), 'inheritance': (parent, 'id', 'inheritance children'),
-              'float key': (floating, 'id', 'exactly comparable')}
+              'float key': (floating, 'id', 'exactly comparable'), 'collation': (folded, 'code', 'WHERE clause')}
     for label, (table, primary_key, expected) in tables.items():
         for check in (True, False):
             task = _task(postgres, table, primary_key=primary_key)
@@ -114,3 +124,39 @@ def test_a_failed_update_quotes_no_row_and_a_missing_file_changes_no_row(postgre
     assert missing['failed'] and 'does not exist' in missing['result']['msg'], missing
     assert not missing['result'].get('changed')
     assert _under(postgres, 'SELECT token FROM %s' % table, keys['new_key']) == 1
+
+
+def test_row_level_security_is_refused(postgres, playbook):
+    """A login_user that row-level security shows only some rows would count 0 over the rest."""
+    keys = _keys(postgres)
+    old = Fernet(keys['old_key'])
+    table, role, password = _name(), 'tk_app_' + secrets.token_hex(3), secrets.token_urlsafe(18)
+    with postgres.connect() as conn:
+        conn.execute("CREATE ROLE %s LOGIN PASSWORD '%s'" % (role, password))
+        conn.execute('CREATE TABLE %s (id int PRIMARY KEY, tenant text, token text)' % table)
+        for i in range(1, 7):
+            conn.execute('INSERT INTO %s VALUES (%%s, %%s, %%s)' % table,
+                         (i, role if i % 2 else 'other', old.encrypt(b'x').decode()))
+        conn.execute('ALTER TABLE %s ENABLE ROW LEVEL SECURITY' % table)
+        conn.execute('CREATE POLICY own ON %s USING (tenant = current_user)' % table)
+        conn.execute('GRANT SELECT, UPDATE ON %s TO %s' % (table, role))
+    result = playbook(secret_vars=dict(keys, admin_password=password), leak_check=[password], tasks=[
+        _task(postgres, table, login_user=role)]).task(TASK)
+    assert result['failed'] and 'row-level security' in result['result']['msg'], result
+    assert _under(postgres, 'SELECT token FROM %s' % table, keys['new_key']) == 6
+
+
+def test_a_trigger_that_quotes_the_row_is_not_quoted(postgres, playbook):
+    keys = _keys(postgres)
+    old = Fernet(keys['old_key'])
+    table, email = _name(), 'mail-' + secrets.token_hex(12)
+    with postgres.connect() as conn:
+        conn.execute('CREATE TABLE %s (id int PRIMARY KEY, token text, email text)' % table)
+        conn.execute('INSERT INTO %s VALUES (1, %%s, %%s)' % table, (old.encrypt(b'a').decode(), email))
+        conn.execute("CREATE FUNCTION %s_locked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                     "RAISE EXCEPTION 'account %% is locked', NEW.email; END $$" % table)
+        conn.execute('CREATE TRIGGER locked BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s_locked()' % (table, table))
+    failed = playbook(secret_vars=keys, leak_check=[email], tasks=[_task(postgres, table)]).task(TASK)
+    assert failed['failed'] and 'SQLSTATE P0001' in failed['result']['msg'], failed
+    assert email not in str(failed)
+    assert not failed['result'].get('changed')
