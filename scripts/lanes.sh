@@ -15,6 +15,15 @@ lane_job() {
   return $rc
 }
 
+# lane LOGDIR FUNC ITEM...: lane_job FUNC ITEM for each ITEM in turn (run it with & to get a
+# lane); fails when one of them failed.
+lane() {
+  local dir=$1 func=$2 item rc=0
+  shift 2
+  for item in "$@"; do lane_job "$dir" "$func-$item" "$func" "$item" || rc=1; done
+  return $rc
+}
+
 # lanes_wait PID...: wait for every lane; fails when any lane failed.
 lanes_wait() {
   local pid rc=0

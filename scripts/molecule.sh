@@ -28,12 +28,10 @@ lanes=${TURNKEY_MOLECULE_LANES:-2}
 logs=$(mktemp -d /tmp/turnkey-molecule.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 pids=()
-for ((lane = 0; lane < lanes; lane++)); do
-  (r=0
-   for ((i = lane; i < ${#scenarios[@]}; i += lanes)); do
-     lane_job "$logs" "${scenarios[i]}" scenario "${scenarios[i]}" || r=1
-   done
-   exit $r) &
+for ((first = 0; first < lanes; first++)); do
+  mine=()
+  for ((i = first; i < ${#scenarios[@]}; i += lanes)); do mine+=("${scenarios[i]}"); done
+  lane "$logs" scenario "${mine[@]+"${mine[@]}"}" &
   pids+=($!)
 done
 lanes_wait "${pids[@]}"

@@ -56,7 +56,7 @@ compat_sanity() {
 }
 
 compat_rotate() {
-  local venv=$1 rotate=$2 matrix pytest_opts compat_tests
+  local venv=$1 rotate=${TURNKEY_COMPAT_ROTATE:-strict} matrix pytest_opts compat_tests
   read -ra pytest_opts <<< "${TURNKEY_COMPAT_PYTEST--n 2}"
   read -ra compat_tests <<< "${TURNKEY_COMPAT_TESTS:-tests/integration/rotate/test_rotate_demo.py tests/integration/rotate/test_rotate_kill.py}"
   if compat_edge "$venv"; then matrix=${TURNKEY_KILL_MATRIX:-quick}; else matrix=${TURNKEY_KILL_MATRIX:-smoke}; fi
@@ -97,13 +97,13 @@ compat() {
   logs=$(mktemp -d /tmp/turnkey-compat.XXXXXX)
   for py in "${!sanity_lanes[@]}"; do
     # shellcheck disable=SC2086 # one word per venv
-    (r=0; for venv in ${sanity_lanes[$py]}; do lane_job "$logs" "sanity$venv" compat_sanity "$venv" || r=1; done; exit $r) &
+    lane "$logs" compat_sanity ${sanity_lanes[$py]} &
     pids+=($!)
   done
   if [ "$rotate" = skip ]; then
     echo "---- rotate tests skipped (TURNKEY_COMPAT_ROTATE=skip)"
   else
-    (r=0; for venv in "${venvs[@]}"; do lane_job "$logs" "rotate$venv" compat_rotate "$venv" "$rotate" || r=1; done; exit $r) &
+    lane "$logs" compat_rotate "${venvs[@]}" &
     pids+=($!)
   fi
   lanes_wait "${pids[@]}" || rc=1

@@ -160,18 +160,18 @@ def describe_columns(conn, columns):
                                 'WHERE clause, under the column\'s collation or a deterministic one) of %s.%s'
                                 % (where, pk, schema, table))
             # The rows of inheritance children are read through their parent, but the parent's
-            # key is unique in the parent only (a partitioned table's key is unique across it).
-            children = conn.execute(
-                "SELECT c.relkind <> 'p' AND EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid) "
-                "FROM pg_class c WHERE c.oid = %s::regclass", (regclass,)).fetchone()
-            # Row-level security hides rows from the batches and from the count alike.
-            if conn.execute('SELECT row_security_active(%s::regclass)', (regclass,)).fetchone()[0]:
+            # key is unique in the parent only (a partitioned table's key is unique across it);
+            # row-level security hides rows from the batches and from the count alike.
+            inherited, hidden = conn.execute(
+                "SELECT c.relkind <> 'p' AND EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhparent = c.oid), "
+                "row_security_active(c.oid) FROM pg_class c WHERE c.oid = %s::regclass", (regclass,)).fetchone()
+            if inherited:
+                problems.append('%s: %s.%s has inheritance children, whose rows its key does not tell apart; list '
+                                'each child table instead' % (where, schema, table))
+            if hidden:
                 problems.append('%s: row-level security is active on %s.%s for login_user, which would see only some '
                                 'rows; use a role with BYPASSRLS (or the owner, without FORCE ROW LEVEL SECURITY)'
                                 % (where, schema, table))
-            if children and children[0]:
-                problems.append('%s: %s.%s has inheritance children, whose rows its key does not tell apart; list '
-                                'each child table instead' % (where, schema, table))
             allowed = conn.execute(
                 "SELECT has_column_privilege(%s::regclass, %s, 'SELECT') AND has_column_privilege(%s::regclass, %s, "
                 "'UPDATE') AND has_column_privilege(%s::regclass, %s, 'SELECT')",

@@ -119,6 +119,23 @@ def _clean(exc, secrets):
     return redact(text, secrets)
 
 
+# SQLSTATE classes whose primary message names objects, never values: integrity constraints,
+# transaction rollback, insufficient resources, connection, operator intervention, object
+# state, invalid transaction state; and 42501 (insufficient privilege).
+_PLAIN_SQLSTATES = ('23', '40', '53', '08', '57', '55', '25', '42501')
+
+
+def _clean_row_error(exc, secrets):
+    """``_clean`` for errors on a table's rows, which must not quote a value of the row: a
+    DETAIL line, a trigger's RAISE or an input syntax error can."""
+    state = exc.sqlstate or ''
+    if state.startswith(_PLAIN_SQLSTATES) and exc.diag.message_primary:
+        return redact(exc.diag.message_primary, secrets)
+    named = ['%s %s' % (what, getattr(exc.diag, what + '_name')) for what in ('constraint', 'table', 'column')
+             if getattr(exc.diag, what + '_name', None)]
+    return redact('%s%s' % (type(exc).__name__, ' (%s)' % ', '.join(named) if named else ''), secrets)
+
+
 def _host(params):
     """libpq's host: a name, an address or a socket directory; empty means libpq's default socket."""
     host = params.get('login_host') or ''

@@ -236,7 +236,6 @@ from ansible_collections.turnkey.secrets.plugins.module_utils import _atomic, _f
 from ansible_collections.turnkey.secrets.plugins.module_utils._common import run_module
 from ansible_collections.turnkey.secrets.plugins.module_utils._connection import POSTGRES as CONNECTION_SPEC
 from ansible_collections.turnkey.secrets.plugins.module_utils._errors import InputError, TurnkeyError
-from ansible_collections.turnkey.secrets.plugins.module_utils._redact import redact
 
 
 def work(module):
@@ -277,27 +276,10 @@ def _columns(module):
     except _postgres.psycopg.Error as exc:
         raise TurnkeyError('PostgreSQL failed while re-encrypting (batches committed so far stay; every row is '
                            'readable with the key list; run again to finish): %s (SQLSTATE %s)'
-                           % (redact(_reason(exc), secrets), exc.sqlstate or '?'),
+                           % (_postgres._clean_row_error(exc, secrets), exc.sqlstate or '?'),
                            changed=any(stats['rotated'] for stats in seen.values()), columns=list(seen.values())) from None
     finally:
         conn.close()
-
-
-# SQLSTATE classes whose primary message names objects, never values: integrity constraints,
-# transaction rollback, insufficient resources, connection, operator intervention, object
-# state, invalid transaction state; and 42501 (insufficient privilege).
-_PLAIN_SQLSTATES = ('23', '40', '53', '08', '57', '55', '25', '42501')
-
-
-def _reason(exc):
-    """What went wrong, without a value of the row: a DETAIL line, a trigger's RAISE or an
-    input syntax error can quote one."""
-    state = exc.sqlstate or ''
-    if state and state.startswith(_PLAIN_SQLSTATES) and exc.diag.message_primary:
-        return exc.diag.message_primary
-    named = ['%s %s' % (what, getattr(exc.diag, what + '_name')) for what in ('constraint', 'table', 'column')
-             if getattr(exc.diag, what + '_name', None)]
-    return '%s%s' % (type(exc).__name__, ' (%s)' % ', '.join(named) if named else '')
 
 
 def _with_columns(module, result, columns):

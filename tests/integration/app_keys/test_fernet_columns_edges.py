@@ -41,6 +41,18 @@ def _name():
     return 'tk_edge_' + secrets.token_hex(4)
 
 
+def _mail_table(postgres, keys, *guards):
+    """(table, email): one row under the old key beside an email the errors must not quote,
+    then ``guards`` (SQL, ``{t}`` the table) that make its UPDATE fail."""
+    table, email = _name(), 'mail-' + secrets.token_hex(12)
+    with postgres.connect() as conn:
+        conn.execute('CREATE TABLE %s (id int PRIMARY KEY, token text, email text)' % table)
+        conn.execute('INSERT INTO %s VALUES (1, %%s, %%s)' % table, (Fernet(keys['old_key']).encrypt(b'a').decode(), email))
+        for guard in guards:
+            conn.execute(guard.format(t=table))
+    return table, email
+
+
 def test_keys_that_do_not_tell_rows_apart_are_refused(postgres, playbook):
     keys = _keys(postgres)
     old = Fernet(keys['old_key'])
@@ -109,12 +121,8 @@ def test_count_is_taken_again_after_the_run_and_empty_values_are_not_lost_rows(p
 
 def test_a_failed_update_quotes_no_row_and_a_missing_file_changes_no_row(postgres, playbook, tmp_path):
     keys = _keys(postgres)
-    old = Fernet(keys['old_key'])
-    table, email = _name(), 'mail-' + secrets.token_hex(12)
-    with postgres.connect() as conn:
-        conn.execute('CREATE TABLE %s (id int PRIMARY KEY, token text, email text)' % table)
-        conn.execute('INSERT INTO %s VALUES (1, %%s, %%s)' % table, (old.encrypt(b'a').decode(), email))
-        conn.execute("ALTER TABLE %s ADD CONSTRAINT no_mail CHECK (email NOT LIKE 'mail-%%') NOT VALID" % table)
+    table, email = _mail_table(postgres, keys,
+                               "ALTER TABLE {t} ADD CONSTRAINT no_mail CHECK (email NOT LIKE 'mail-%') NOT VALID")
     failed = playbook(secret_vars=keys, leak_check=[email], tasks=[_task(postgres, table)]).task(TASK)
     assert failed['failed'] and 'violates check constraint' in failed['result']['msg'], failed
     assert email not in str(failed) and 'SQLSTATE 23514' in failed['result']['msg']
@@ -148,14 +156,10 @@ def test_row_level_security_is_refused(postgres, playbook):
 
 def test_a_trigger_that_quotes_the_row_is_not_quoted(postgres, playbook):
     keys = _keys(postgres)
-    old = Fernet(keys['old_key'])
-    table, email = _name(), 'mail-' + secrets.token_hex(12)
-    with postgres.connect() as conn:
-        conn.execute('CREATE TABLE %s (id int PRIMARY KEY, token text, email text)' % table)
-        conn.execute('INSERT INTO %s VALUES (1, %%s, %%s)' % table, (old.encrypt(b'a').decode(), email))
-        conn.execute("CREATE FUNCTION %s_locked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                     "RAISE EXCEPTION 'account %% is locked', NEW.email; END $$" % table)
-        conn.execute('CREATE TRIGGER locked BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s_locked()' % (table, table))
+    table, email = _mail_table(postgres, keys,
+                               "CREATE FUNCTION {t}_locked() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                               "RAISE EXCEPTION 'account % is locked', NEW.email; END $$",
+                               'CREATE TRIGGER locked BEFORE UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {t}_locked()')
     failed = playbook(secret_vars=keys, leak_check=[email], tasks=[_task(postgres, table)]).task(TASK)
     assert failed['failed'] and 'SQLSTATE P0001' in failed['result']['msg'], failed
     assert email not in str(failed)
