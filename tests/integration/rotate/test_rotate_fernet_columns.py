@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -151,10 +152,18 @@ def test_corrupt_row_keeps_the_old_keys_until_fixed(tmp_path, postgres):
     assert env.assert_finished() == new
 
 
-def test_killed_after_deployed_converges(tmp_path, postgres):
+# Around the step that re-encrypts the columns (retire): right before it and right after its
+# journal write, killing the whole process tree or the main process only (an orphaned worker).
+KILLS = [('deployed', 'tree'), ('retired', 'main')]
+if os.environ.get('TURNKEY_FULL_MATRIX') == '1':
+    KILLS += [('deployed', 'main'), ('retired', 'tree')]
+
+
+@pytest.mark.parametrize('transition,mode', KILLS)
+def test_killed_around_retire_converges(tmp_path, postgres, transition, mode):
     env = FernetEnv(tmp_path, postgres)
     marker = str(tmp_path / 'paused')
-    run_env = ansible_env({'_TURNKEY_ROTATION_TEST_PAUSE': 'deployed', '_TURNKEY_ROTATION_TEST_MARKER': marker})
+    run_env = ansible_env({'_TURNKEY_ROTATION_TEST_PAUSE': transition, '_TURNKEY_ROTATION_TEST_MARKER': marker})
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', env.inventory,
            'turnkey.secrets.rotate', '-e', 'rotate_force=true'] + env.vault_args
     out = open(str(tmp_path / 'killed.log'), 'wb')
@@ -163,10 +172,10 @@ def test_killed_after_deployed_converges(tmp_path, postgres):
     while not os.path.exists(marker) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert os.path.exists(marker), open(out.name).read()[-3000:]
-    _kill(proc, 'tree')
+    _kill(proc, mode)
     proc.wait(60)
     out.close()
-    assert env.vault()['turnkey_rotation_journal']['secrets']['fek']['state'] == 'deployed'
+    assert env.vault()['turnkey_rotation_journal']['secrets']['fek']['state'] == transition
     env.rotate(tmp_path / 'resume', force=False)
     env.assert_finished()
     assert not _descendants(proc.pid)
